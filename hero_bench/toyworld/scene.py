@@ -92,6 +92,8 @@ class Scene:
     water_line: int | None = None
     reflections: list[Reflection] = field(default_factory=list)
     mountain: MountainKind | None = None
+    peaks: list[tuple[float, float]] = field(default_factory=list)
+    """Mountain peaks as (centre x, height); drawing only, not judged."""
 
     @property
     def reflection_consistent(self) -> bool | None:
