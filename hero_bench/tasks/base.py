@@ -1,0 +1,158 @@
+"""The Task schema: one benchmark task, stored as a YAML file and validated here.
+
+Tasks are data so that a user can add one (`--task my-task.yaml`) without writing Python, and so that
+every oracle and baseline reads the same texts: the training prompt, the success condition shown to
+humans and VLM judges, VQA questions for a BLIP proxy, CLIP texts, an enhanced prompt and DreamBooth
+prompts. Toy-world tasks add a declarative `check` that the simulated oracle evaluates exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from hero_bench.tasks.rules import Check
+
+Category = Literal[
+    "correction",
+    "reasoning",
+    "counting",
+    "feasibility",
+    "functionality",
+    "homonym",
+    "personalization",
+    "safety",
+]
+World = Literal["toy", "real"]
+
+DREAMBOOTH_TOKEN = "[V]"
+"""Placeholder for DreamBooth's rare identifier token; a baseline substitutes its own token for it."""
+
+TOY_DEFAULT_STEPS = 20
+REAL_DEFAULT_STEPS = 50
+"""The paper samples with 50 DDIM steps (20 for hand); the toy world uses 20 throughout."""
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+_NO_PARSER = (
+    "only toy-world tasks can have a 'check' or 'hidden_preference' (there is no scene parser for real "
+    "images); describe success in 'success_condition' instead"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VQAItem(_Strict):
+    """A yes/no question whose expected answer holds for a successful image."""
+
+    question: str = Field(min_length=1)
+    answer: Literal["yes", "no"]
+
+
+class ClipTexts(_Strict):
+    """Texts for a CLIP proxy: a good image is closer to the positives than to the negatives."""
+
+    positive: list[str] = Field(min_length=1)
+    negative: list[str] = Field(default_factory=list)
+
+
+class DreamBoothPrompts(_Strict):
+    """DreamBooth prompts; `[V]` marks the identifier token in the instance and generation prompts."""
+
+    instance_prompt: str
+    class_prompt: str
+    generation_prompt: str
+
+    @model_validator(mode="after")
+    def _token_placement(self) -> Self:
+        for field in ("instance_prompt", "generation_prompt"):
+            if DREAMBOOTH_TOKEN not in getattr(self, field):
+                raise ValueError(f"{field} must contain the identifier token {DREAMBOOTH_TOKEN}")
+        if DREAMBOOTH_TOKEN in self.class_prompt:
+            raise ValueError(f"class_prompt names the generic class and must not contain {DREAMBOOTH_TOKEN}")
+        return self
+
+    def with_token(self, token: str) -> dict[str, str]:
+        """The prompts with `[V]` replaced by the baseline's actual identifier token (a plain dict)."""
+        return {
+            "instance_prompt": self.instance_prompt.replace(DREAMBOOTH_TOKEN, token),
+            "class_prompt": self.class_prompt,
+            "generation_prompt": self.generation_prompt.replace(DREAMBOOTH_TOKEN, token),
+        }
+
+
+class Task(_Strict):
+    """One benchmark task. Toy tasks carry a `check`; real tasks are judged by people or proxies."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    summary: str = Field(min_length=1, description="one line shown by `hero-bench tasks`")
+    world: World
+    category: list[Category] = Field(min_length=1)
+    mirrors: str | None = Field(default=None, description="the paper task this one imitates")
+    prompt: str = Field(min_length=1, description="training prompt")
+    eval_prompts: list[str] = Field(
+        default_factory=list,
+        validate_default=True,
+        description="prompts for measuring success; defaults to [prompt], unseen prompts for transfer tasks",
+    )
+    success_condition: str = Field(min_length=1, description="shown to humans and VLM judges")
+    check: Check | None = Field(default=None, validate_default=True)
+    hidden_preference: Check | None = Field(
+        default=None,
+        validate_default=True,
+        description="a rule the simulated person applies that the prompt does not state",
+    )
+    vqa: list[VQAItem] = Field(min_length=1)
+    clip: ClipTexts
+    enhanced_prompt: str = Field(min_length=1)
+    dreambooth: DreamBoothPrompts
+    num_inference_steps: int | None = Field(default=None, ge=1)
+    images_per_epoch: int | None = Field(default=None, ge=1, description="overrides the run default (64)")
+    epochs: int | None = Field(default=None, ge=1, description="overrides the run default (8)")
+
+    @field_validator("category")
+    @classmethod
+    def _no_repeats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("categories must not repeat")
+        return v
+
+    @field_validator("eval_prompts", mode="after")
+    @classmethod
+    def _default_eval_prompts(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and "prompt" in info.data:
+            return [info.data["prompt"]]
+        if any(not p.strip() for p in v):
+            raise ValueError("eval prompts must be non-empty strings")
+        return v
+
+    @field_validator("check", mode="after")
+    @classmethod
+    def _check_matches_world(cls, v: Check | None, info: ValidationInfo) -> Check | None:
+        world = info.data.get("world")
+        if world == "toy" and v is None:
+            raise ValueError("toy-world tasks need a 'check' (the simulated oracle evaluates it)")
+        if world == "real" and v is not None:
+            raise ValueError(_NO_PARSER)
+        return v
+
+    @field_validator("hidden_preference", mode="after")
+    @classmethod
+    def _preference_matches_world(cls, v: Check | None, info: ValidationInfo) -> Check | None:
+        if info.data.get("world") == "real" and v is not None:
+            raise ValueError(_NO_PARSER)
+        return v
+
+    @property
+    def is_toy(self) -> bool:
+        return self.world == "toy"
+
+    @property
+    def default_steps(self) -> int:
+        """DDIM steps to sample with unless the run overrides them."""
+        if self.num_inference_steps is not None:
+            return self.num_inference_steps
+        return TOY_DEFAULT_STEPS if self.is_toy else REAL_DEFAULT_STEPS
