@@ -325,3 +325,13 @@ def sample_batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str
     """Images uint8 [n, 64, 64, 3] and captions, for training loops."""
     exs = [sample_example(rng) for _ in range(n)]
     return np.stack([e.image for e in exs]), [e.caption for e in exs]
+
+
+def sample_task_scene(rng: np.random.Generator, task: str, ok: bool) -> tuple[Scene, tuple[str, float] | None]:
+    """One scene of a task family, a success if `ok` (redrawing the rare unplaceable layout)."""
+    make = TASK_FAMILIES[task][1]
+    while True:
+        try:
+            return make(rng, ok)
+        except RuntimeError:
+            continue

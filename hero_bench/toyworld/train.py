@@ -377,3 +377,12 @@ def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stag
     })
     info_path.write_text(json.dumps(info, indent=2))
     return out
+
+
+def quick_config(seed: int = 0) -> TrainConfig:
+    """Tiny models and a handful of steps: proves the whole script runs (used by tests and `--quick`)."""
+    return TrainConfig(
+        seed=seed, n_examples=64, clip_width=32, clip_layers=1, clip_steps=2, clip_batch=8,
+        vae_channels=(8, 16, 16, 16), vae_steps=2, vae_batch=4, unet_channels=(32, 32, 32), unet_steps=2,
+        unet_batch=8, threads=1, log_every=1,
+    )

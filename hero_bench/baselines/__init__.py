@@ -1,0 +1,1 @@
+"""Baselines a researcher compares HERO against, all driven by the same run loop."""

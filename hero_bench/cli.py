@@ -1,0 +1,353 @@
+"""The `hero-bench` command line (typer). Each command is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from hero_bench.errors import HeroBenchError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark feedback-driven fine-tuning of text-to-image diffusion models (HERO and baselines).")
+toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
+app.add_typer(toy_app, name="toy")
+console = Console()
+err_console = Console(stderr=True)
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noises (and of the oracle's noise).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object instead of tables.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="DDIM steps (default: the task's, 20 on the toy world).")]
+CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance weight (paper: 5.0).")]
+EtaOpt = Annotated[float, typer.Option("--eta", help="DDIM eta (paper: 1.0).")]
+
+
+def _fail(message: str) -> None:
+    """Print a user-facing error and exit with status 2 (bad input), without a traceback."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    sys.exit(2)
+
+
+def _pipeline(model: str | None):
+    import torch
+
+    from hero_bench.evaluation import DEFAULT_MODEL
+    from hero_bench.models import load_pipeline
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    return load_pipeline(model or DEFAULT_MODEL, dtype=torch.float32)
+
+
+def _settings(task, steps: int | None, cfg: float, eta: float):
+    from hero_bench.evaluation import SamplingSettings
+
+    return SamplingSettings(num_inference_steps=steps or task.default_steps, eta=eta, guidance_scale=cfg)
+
+
+@app.command("tasks")
+def tasks_cmd(json_out: JsonOpt = False) -> None:
+    """List the tasks (toy-world ones are judged exactly by the simulated oracle)."""
+    from hero_bench.tasks.loader import list_tasks
+
+    tasks = list_tasks()
+    if json_out:
+        print(json.dumps([{"name": t.name, "world": t.world, "category": list(t.category), "prompt": t.prompt,
+                           "eval_prompts": list(t.eval_prompts)} for t in tasks]))
+        return
+    table = Table(title="hero-bench tasks")
+    for col in ("name", "world", "category", "training prompt", "mirrors"):
+        table.add_column(col)
+    for t in tasks:
+        table.add_row(t.name, t.world, ", ".join(t.category), t.prompt, t.mirrors or "")
+    console.print(table)
+
+
+@app.command("generate")
+def generate_cmd(
+    task: Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for PNGs, contact sheet and verdicts.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 16,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    oracle: Annotated[str, typer.Option("--oracle", help="Oracle that judges the images.")] = "simulated",
+    steps: StepsOpt = None,
+    cfg: CfgOpt = 5.0,
+    eta: EtaOpt = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate images for a task, judge them, and write PNGs, a contact sheet and the verdicts (JSON, CSV)."""
+    from tqdm.auto import tqdm
+
+    from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
+    from hero_bench.grids import contact_sheet
+    from hero_bench.oracles import ORACLES
+    from hero_bench.tasks.loader import load_task
+
+    t = load_task(task)
+    judge = ORACLES.create(oracle, seed=seed)
+    pipe = _pipeline(model)
+    settings = _settings(t, steps, cfg, eta)
+    noise = seeded_noise(pipe, n, seed)
+    prompts = spread_prompts(t.eval_prompts, n)
+    images = []
+    chunk = settings.batch_size
+    for start in tqdm(range(0, n, chunk), desc=f"generating {t.name}", unit="batch", disable=json_out):
+        images += generate_images(pipe, prompts[start : start + chunk], noise[start : start + chunk], settings,
+                                  seed=seed + start)
+    fb = judge.judge(images, t, prompts)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (img, p) in enumerate(zip(images, prompts)):
+        name = f"{i:04d}.png"
+        img.save(out / name)
+        rows.append({"index": i, "file": name, "prompt": p, "good": fb.good[i], "best": fb.best == i,
+                     "reasons": "; ".join(fb.reasons[i]) if fb.reasons else ""})
+    contact_sheet(images, fb.good, fb.best).save(out / "contact_sheet.png")
+    with open(out / "verdicts.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {"task": t.name, "n": n, "seed": seed, "oracle": oracle, "success_rate": round(sum(fb.good) / n, 4),
+               "best": fb.best, "out": str(out), "contact_sheet": str(out / "contact_sheet.png")}
+    (out / "verdicts.json").write_text(json.dumps({**summary, "images": rows}, indent=2))
+    if json_out:
+        print(json.dumps(summary))
+        return
+    console.print(f"{t.name}: {sum(fb.good)}/{n} judged good by '{oracle}' (best: image {fb.best})")
+    console.print(f"images, contact_sheet.png, verdicts.json and verdicts.csv written to {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    task: Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of evaluation images.")] = 128,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    judge: Annotated[str, typer.Option("--judge", help="Oracle that scores success.")] = "simulated",
+    steps: StepsOpt = None,
+    cfg: CfgOpt = 5.0,
+    eta: EtaOpt = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Success rate of a model (default: the pretrained toy model) on a task."""
+    from hero_bench.evaluation import evaluate
+    from hero_bench.oracles import ORACLES
+    from hero_bench.tasks.loader import load_task
+
+    t = load_task(task)
+    oracle = ORACLES.create(judge, seed=seed)
+    pipe = _pipeline(model)
+    result = evaluate(pipe, t, oracle, n=n, seed=seed, settings=_settings(t, steps, cfg, eta))
+    summary = {**result.summary(), "judge": judge, "model": model or "embedded toy model"}
+    if json_out:
+        print(json.dumps(summary))
+        return
+    lo, hi = summary["ci95"]  # type: ignore[misc]
+    console.print(f"{t.name}: success rate {result.success_rate:.3f} ({result.successes}/{n}, 95% CI {lo:.3f}-{hi:.3f}), "
+                  f"judge '{judge}', seed {seed}")
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _print_summary(table, target: float, title: str) -> None:
+    from hero_bench.runs import summarise
+
+    summary = summarise(table, target)
+    t = Table(title=title)
+    for col in ("task", "method", "seeds", "final success", "feedback used", f"feedback to {target:.2f}", "wall time"):
+        t.add_column(col)
+    for r in summary.itertuples():
+        std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
+        reach = "not reached" if r.feedback_to_target != r.feedback_to_target else f"{r.feedback_to_target:.0f}"
+        t.add_row(r.task, r.method, str(r.seeds), f"{r.final_success_mean:.3f} +- {std:.3f}", f"{r.feedback_used:.0f}",
+                  reach, f"{r.wall_time_s:.0f} s")
+    console.print(t)
+
+
+@app.command("run")
+def run_cmd(
+    task: Annotated[str | None, typer.Option("--task", help="Task name(s) or YAML path(s), comma-separated.")] = None,
+    method: Annotated[str, typer.Option("--method", help="Method name(s), comma-separated (see `hero-bench methods`).")] = "hero",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds (0..N-1).")] = 1,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    budget: Annotated[int | None, typer.Option("--budget", help="Feedback budget per run (paper: 512).")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Images judged per epoch (paper: 64).")] = None,
+    oracle: Annotated[str | None, typer.Option("--oracle", help="Training feedback oracle.")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Oracle scoring success rates.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Root folder of the runs.")] = Path("runs"),
+    model: ModelOpt = None,
+    steps: StepsOpt = None,
+    cfg: Annotated[float | None, typer.Option("--cfg", help="Classifier-free guidance weight (paper: 5.0).")] = None,
+    eta: Annotated[float | None, typer.Option("--eta", help="DDIM eta (paper: 1.0).")] = None,
+    eval_n: Annotated[int | None, typer.Option("--eval-n", help="Evaluation images per epoch.")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="HERO defaults: paper | official-code.")] = "paper",
+    best_ratio: Annotated[float | None, typer.Option("--best-ratio", help="HERO beta (paper: 0.5).")] = None,
+    noise_variance: Annotated[float | None, typer.Option("--noise-variance", help="HERO eps0^2 (paper: 0.1).")] = None,
+    triplet_margin: Annotated[float | None, typer.Option("--triplet-margin", help="Triplet margin (paper: 0.5).")] = None,
+    embedding_lr: Annotated[float | None, typer.Option("--embedding-lr", help="E_theta learning rate (paper: 1e-5).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="LoRA learning rate (paper: 3e-4).")] = None,
+    k_steps: Annotated[int | None, typer.Option("--k-steps", help="DDPO-K: trained denoising steps (paper: 5).")] = None,
+    clip_range: Annotated[float | None, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
+    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
+    flip_prob: Annotated[float | None, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
+    target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = 0.5,
+) -> None:
+    """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
+    import shlex
+
+    from hero_bench.config import build_run_config, load_config_file
+    from hero_bench.methods import METHODS
+    from hero_bench.runs import _collect, resume_all, run_many
+    from hero_bench.tasks.loader import load_task
+
+    if resume is not None:
+        table = resume_all(resume)
+        _print_summary(table, target, f"resumed {resume}")
+        return
+    fields = {k: v for k, v in dict(budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
+                                    guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank).items()
+              if v is not None}
+    hero = {k: v for k, v in dict(best_ratio=best_ratio, noise_variance=noise_variance, triplet_margin=triplet_margin,
+                                  embedding_lr=embedding_lr).items() if v is not None}
+    ddpo = {k: v for k, v in dict(learning_rate=lr, k_steps=k_steps, clip_range=clip_range).items() if v is not None}
+    if flip_prob is not None:
+        fields["oracle_options"] = {"flip_prob": flip_prob}
+    command = "hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if task is None and config is None:
+        _fail("name a task with --task (see `hero-bench tasks`) or a settings file with --config")
+    methods = _split(method)
+    for m in methods:
+        METHODS.get(m)  # unknown names fail before any work, listing the valid ones
+    cfgs = []
+    for seed in range(seed_start, seed_start + seeds):
+        for m in methods:
+            if config is not None:
+                base = load_config_file(config, task=task, method=m)
+                data = base.model_dump()
+                data.update(fields)
+                data["hero"] = {**data["hero"], **hero}
+                data["ddpo"] = {**data["ddpo"], **ddpo}
+                data.update(seed=seed, command=command)
+                cfgs.append(type(base)(**data))
+                continue
+            for t in _split(task or ""):
+                load_task(t)
+                cfgs.append(build_run_config(t, m, preset_name=preset, hero=hero, ddpo=ddpo, seed=seed,
+                                             command=command, **fields))
+    run_many(cfgs, out)
+    _print_summary(_collect(out), target, f"results in {out}")
+    console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
+
+
+@app.command("methods")
+def methods_cmd() -> None:
+    """List the methods (HERO, its ablations and the baselines), one line each."""
+    from hero_bench.methods import METHODS
+
+    t = Table(title="hero-bench methods")
+    t.add_column("name")
+    t.add_column("what it is")
+    for name, doc in METHODS.describe().items():
+        t.add_row(name, doc)
+    console.print(t)
+
+
+@app.command("sample")
+def sample_cmd(
+    run: Annotated[Path, typer.Option("--run", help="A finished run folder (<out>/<task>/<method>/seed<k>).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs and contact sheet.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 16,
+    seed: SeedOpt = 0,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt (default: the task's training prompt).")] = None,
+    random_noise: Annotated[bool, typer.Option("--random-noise", help="Ignore the learned noise distribution.")] = False,
+) -> None:
+    """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
+    from hero_bench.config import RunConfig
+    from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
+    from hero_bench.grids import contact_sheet
+    from hero_bench.hero.method import NOISE_FILE
+    from hero_bench.hero.noise import HeroNoiseSampler
+    from hero_bench.models import load_lora
+    from hero_bench.tasks.loader import load_task
+
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        _fail(f"{run} is not a run folder (no config.json); pass <out>/<task>/<method>/seed<k>")
+    cfg = RunConfig(**json.loads(cfg_path.read_text()))
+    task = load_task(cfg.task)
+    pipe = _pipeline(cfg.model)
+    final = run / "final"
+    if (final / "lora").is_dir():
+        load_lora(pipe, final / "lora")
+    noise_file = final / NOISE_FILE
+    if noise_file.is_file() and not random_noise:
+        noise = HeroNoiseSampler.load(noise_file, seed=seed).sample(n)
+    else:
+        noise = seeded_noise(pipe, n, seed)
+    settings = SamplingSettings(num_inference_steps=cfg.steps or task.default_steps, eta=cfg.eta,
+                                guidance_scale=cfg.guidance_scale)
+    images = generate_images(pipe, [prompt or task.prompt] * n, noise, settings, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        img.save(out / f"{i:04d}.png")
+    contact_sheet(images).save(out / "contact_sheet.png")
+    console.print(f"{n} images from {run} written to {out}")
+
+
+@toy_app.command("train")
+def toy_train_cmd(
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the package's embedded model).")] = None,
+    seed: SeedOpt = 0,
+    stages: Annotated[str, typer.Option("--stages", help="Comma-separated subset of text,vae,unet.")] = "text,vae,unet",
+    unet_steps: Annotated[int | None, typer.Option("--unet-steps", help="Override UNet training steps.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")] = False,
+) -> None:
+    """Train the toy world's tiny Stable Diffusion (tokenizer, CLIP, VAE, UNet) and save it as a diffusers folder."""
+    from hero_bench.toyworld import train
+
+    cfg = train.quick_config(seed) if quick else train.TrainConfig(seed=seed)
+    if unet_steps is not None:
+        cfg.unet_steps = unet_steps
+    target = out or train.DEFAULT_OUT
+    console.print(f"training: {train.expected_steps_hint(cfg)} -> {target}")
+    train.train_all(cfg, target, stages=tuple(s.strip() for s in stages.split(",") if s.strip()))
+    console.print(f"saved: {target} (load it with StableDiffusionPipeline.from_pretrained)")
+
+
+def main() -> None:
+    """Entry point: run the app, turning hero-bench's own errors into a clear message and exit code 2."""
+    from hero_bench.models import ModelLoadError
+
+    try:
+        app(standalone_mode=False)
+    except (HeroBenchError, ModelLoadError) as e:
+        _fail(str(e))
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click's usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

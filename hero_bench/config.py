@@ -1,0 +1,100 @@
+"""One run's configuration (one method, one task, one seed), with the paper's defaults (Table 7).
+
+Built from CLI flags or a YAML/JSON file; every field is validated with a message naming it, and the
+whole config is snapshotted into the run folder so that `--resume` and reports know what produced a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hero_bench.ddpo import DDPOConfig
+from hero_bench.errors import ConfigError
+from hero_bench.hero.config import HeroConfig, preset
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run. Paper defaults: 64 images x 8 epochs = 512 feedback."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    method: str = "hero"
+    seed: int = 0
+    budget: int = Field(default=512, ge=1, description="feedback budget = images judged by the training oracle")
+    batch: int = Field(default=64, ge=2, description="images generated and judged per epoch")
+    model: str | None = Field(default=None, description="diffusers SD folder or hub id; None = embedded toy model")
+    oracle: str = "simulated"
+    oracle_options: dict[str, Any] = Field(default_factory=dict)
+    judge: str = "simulated"
+    steps: int | None = Field(default=None, ge=1, description="DDIM steps; None = the task's default (20 toy/hand, 50 else)")
+    eta: float = Field(default=1.0, gt=0, description="DDIM eta (>0: DDPO needs a stochastic sampler)")
+    guidance_scale: float = Field(default=5.0, ge=1.0)
+    eval_n: int = Field(default=64, ge=1, description="evaluation images per epoch, judged by the judge")
+    eval_seed: int = 10_000
+    lora_rank: int = Field(default=4, ge=1)
+    sample_batch_size: int = Field(default=32, ge=1, description="images per UNet call while sampling")
+    preset: str = "paper"
+    hero: HeroConfig = Field(default_factory=HeroConfig)
+    ddpo: DDPOConfig = Field(default_factory=DDPOConfig)
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    command: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return self.budget // self.batch
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.budget < self.batch:
+            raise ValueError(f"budget ({self.budget}) must be at least one batch ({self.batch})")
+        if self.steps is not None and self.ddpo.k_steps > self.steps:
+            raise ValueError(f"ddpo.k_steps (K={self.ddpo.k_steps}) cannot exceed steps ({self.steps})")
+        return self
+
+
+def build_run_config(
+    task: str,
+    method: str = "hero",
+    preset_name: str = "paper",
+    hero: dict[str, Any] | None = None,
+    ddpo: dict[str, Any] | None = None,
+    source: str = "command line",
+    **fields: Any,
+) -> RunConfig:
+    """A RunConfig from a preset plus overrides. The official-code preset also switches DDPO's learning
+    rate and K-step selection (kept on the DDPO side so that every RL method reads them from one place)."""
+    try:
+        hero_cfg = HeroConfig(**{**preset(preset_name), **(hero or {})})
+    except ValidationError as e:
+        raise ConfigError.from_validation(f"{source} (hero settings)", e, HeroConfig) from None
+    try:
+        ddpo_fields = dict(ddpo or {})
+        if preset_name != "paper":
+            ddpo_fields.setdefault("learning_rate", hero_cfg.sd_learning_rate)
+            ddpo_fields.setdefault("timestep_selection", hero_cfg.k_selection)
+        return RunConfig(task=task, method=method, preset=preset_name, hero=hero_cfg, ddpo=DDPOConfig(**ddpo_fields),
+                         **fields)
+    except ValidationError as e:
+        raise ConfigError.from_validation(source, e, RunConfig) from None
+
+
+def load_config_file(path: str | Path, **overrides: Any) -> RunConfig:
+    """A RunConfig from a YAML or JSON file (fields as in RunConfig; `preset` picks HERO defaults)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(str(path), "<file>", f"cannot read config: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "<root>", "expected a mapping of RunConfig fields")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    preset_name = data.pop("preset", "paper")
+    hero, ddpo = data.pop("hero", None), data.pop("ddpo", None)
+    if "task" not in data:
+        raise ConfigError(str(path), "task", "missing; name a task or a task YAML path")
+    return build_run_config(preset_name=preset_name, hero=hero, ddpo=ddpo, source=str(path), **data)

@@ -1,0 +1,126 @@
+"""Generate images for a task from fixed, seeded noises and score them with a judge.
+
+Every success rate in hero-bench goes through `evaluate`, so that `hero-bench eval`, the run loop's
+per-epoch evaluation and the reports all measure the same thing: the judge's verdict on images made
+from the same evaluation noises, with the task's evaluation prompts spread evenly over them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionPipeline
+from PIL import Image
+
+from hero_bench.oracles.base import Feedback, Oracle
+from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
+from hero_bench.tasks.base import Task
+
+DEFAULT_MODEL = Path(__file__).parent / "toyworld" / "assets" / "tiny-sd"
+"""The embedded toy Stable Diffusion trained by `hero-bench toy train`."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How images are drawn: the paper's DDIM eta 1.0 and CFG 5.0; steps default per task."""
+
+    num_inference_steps: int = 20
+    eta: float = 1.0
+    guidance_scale: float = 5.0
+    batch_size: int = 32
+
+
+def latent_shape(pipe: StableDiffusionPipeline) -> tuple[int, int, int]:
+    """(C, H, W) of the UNet's latents at the pipeline's native resolution."""
+    size = pipe.unet.config.sample_size
+    return (pipe.unet.config.in_channels, size, size)
+
+
+def seeded_noise(pipe: StableDiffusionPipeline, n: int, seed: int) -> torch.Tensor:
+    """`n` standard-normal initial latents, identical for a given seed on every machine (CPU generator)."""
+    gen = torch.Generator("cpu").manual_seed(seed)
+    return torch.randn((n, *latent_shape(pipe)), generator=gen)
+
+
+def spread_prompts(prompts: Sequence[str], n: int) -> list[str]:
+    """Cycle the prompts over n images so that each evaluation prompt gets an equal share."""
+    return [prompts[i % len(prompts)] for i in range(n)]
+
+
+def generate_images(
+    pipe: StableDiffusionPipeline,
+    prompts: Sequence[str],
+    noise: torch.Tensor,
+    settings: SamplingSettings,
+    seed: int = 0,
+) -> list[Image.Image]:
+    """Images for `prompts` (one per noise) with the project's own DDIM sampler."""
+    embeds = encode_prompts(pipe, list(prompts), settings.guidance_scale)
+    gen = torch.Generator("cpu").manual_seed(seed)
+    traj = sample_with_trajectory(
+        pipe, embeds, noise, num_inference_steps=settings.num_inference_steps, eta=settings.eta,
+        guidance_scale=settings.guidance_scale, generator=gen, batch_size=settings.batch_size,
+    )
+    return decode_latents(pipe, traj.final_latents)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (sane at 0 and n, unlike the normal one)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class Evaluation:
+    """A judged batch of evaluation images."""
+
+    task: str
+    prompts: list[str]
+    images: list[Image.Image]
+    feedback: Feedback
+    seed: int
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+
+    @property
+    def n(self) -> int:
+        return len(self.images)
+
+    @property
+    def successes(self) -> int:
+        return sum(self.feedback.good)
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.n if self.n else 0.0
+
+    def summary(self) -> dict[str, object]:
+        lo, hi = wilson_interval(self.successes, self.n)
+        return {"task": self.task, "n": self.n, "seed": self.seed, "success_rate": round(self.success_rate, 4),
+                "ci95": [round(lo, 4), round(hi, 4)], "steps": self.settings.num_inference_steps,
+                "eta": self.settings.eta, "guidance_scale": self.settings.guidance_scale}
+
+
+def evaluate(
+    pipe: StableDiffusionPipeline,
+    task: Task,
+    judge: Oracle,
+    n: int,
+    seed: int = 0,
+    settings: SamplingSettings | None = None,
+    noise: torch.Tensor | None = None,
+) -> Evaluation:
+    """Success of `pipe` on `task` over `n` images from seeded noise (or the given noise), by `judge`."""
+    settings = settings or SamplingSettings(num_inference_steps=task.default_steps)
+    noise = seeded_noise(pipe, n, seed) if noise is None else noise
+    prompts = spread_prompts(task.eval_prompts, noise.shape[0])
+    images = generate_images(pipe, prompts, noise, settings, seed=seed)
+    return Evaluation(task.name, prompts, images, judge.judge(images, task, prompts), seed, settings)

@@ -1,0 +1,47 @@
+"""Method registry: CLI names -> factories building a `Method` for one run.
+
+HERO's ablations are registered as names too, each a set of `HeroConfig` overrides, so that a whole
+comparison is one `--method hero,hero-binary,...` list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hero_bench.methods.base import Method, RunContext
+from hero_bench.registry import Registry
+
+METHODS: Registry[Method] = Registry("method")
+
+HERO_VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
+    "hero": ({}, "HERO: triplet-embedding sim-to-best reward, DDPO-K on LoRA, feedback-guided noise (paper)"),
+    "hero-binary": ({"reward_design": "binary"}, "HERO ablation: reward 1 for good/best, 0 otherwise"),
+    "hero-positives": ({"reward_design": "positives"}, "HERO ablation: similarity to the mean of good representations"),
+    "hero-noembed": ({"reward_design": "noembed"}, "HERO ablation: similarity to positives on raw latents, no embedding"),
+    "hero-random-noise": ({"noise": "random"}, "HERO ablation: N(0, I) initial noises, no feedback-guided generation"),
+}
+
+
+def _hero_factory() -> Method:
+    from hero_bench.hero.method import Hero
+
+    return Hero()
+
+
+def _pretrained_factory() -> Method:
+    from hero_bench.baselines.pretrained import Pretrained
+
+    return Pretrained()
+
+
+for _name, (_overrides, _doc) in HERO_VARIANTS.items():
+    METHODS.register(_name, _hero_factory, _doc)
+METHODS.register("sd-pretrained", _pretrained_factory, "Stable Diffusion as is, random noise: the floor")
+
+
+def method_overrides(name: str) -> dict[str, Any]:
+    """HeroConfig overrides implied by a method name (empty for non-HERO methods)."""
+    return dict(HERO_VARIANTS.get(name, ({}, ""))[0])
+
+
+__all__ = ["HERO_VARIANTS", "METHODS", "Method", "RunContext", "method_overrides"]

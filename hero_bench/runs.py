@@ -1,0 +1,256 @@
+"""The one online loop every method shares, with budget accounting, evaluation, logs and exact resume.
+
+    for epoch in 1..budget // batch:
+        z_T  = method.initial_noise(batch)          # HERO: Gaussian mixture around good/best noises
+        traj = sample_with_trajectory(...)          # DDIM with per-step log-probs
+        fb   = oracle.judge(decode(traj.z0))        # costs `batch` feedback
+        method.update(traj, images, fb)             # HERO: triplet embedding -> sim-to-best -> DDPO-K
+        evaluate with the judge on eval noises      # success_rate, logged against feedback_used
+        checkpoint                                  # atomic; `--resume` restarts from here exactly
+
+A run folder holds: config.json, results.csv (one row per epoch; epoch 0 = before training),
+feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged evaluation images),
+checkpoint.pt, and final/ (LoRA weights and noise distribution for `hero-bench sample`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from hero_bench.config import RunConfig
+from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
+from hero_bench.grids import contact_sheet
+from hero_bench.methods import METHODS, Method, RunContext, method_overrides
+from hero_bench.models import load_pipeline
+from hero_bench.oracles import ORACLES, Oracle
+from hero_bench.oracles.base import Feedback
+from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
+from hero_bench.tasks.loader import load_task
+
+CHECKPOINT = "checkpoint.pt"
+RESULTS = "results.csv"
+FEEDBACK_LOG = "feedback.jsonl"
+CONFIG = "config.json"
+
+
+def run_dir_for(root: Path, cfg: RunConfig) -> Path:
+    """<root>/<task>/<method>/seed<k>: one folder per (task, method, seed)."""
+    task_name = Path(cfg.task).stem if cfg.task.endswith((".yaml", ".yml")) else cfg.task
+    return Path(root) / task_name / cfg.method / f"seed{cfg.seed}"
+
+
+def _image_hash(img: Image.Image) -> str:
+    return hashlib.sha1(img.tobytes()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+class Run:
+    """One (task, method, seed) run in its folder; `execute()` runs or resumes it to the end."""
+
+    def __init__(self, cfg: RunConfig, folder: Path, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.folder = Path(folder)
+        self.progress = progress
+        self.task = load_task(cfg.task)
+        overrides = method_overrides(cfg.method)
+        if overrides:
+            self.cfg = cfg = cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)})
+        self.method: Method = METHODS.create(cfg.method)
+        oracle_options = {"seed": cfg.seed, **cfg.oracle_options}
+        self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
+        self.judge: Oracle = ORACLES.create(cfg.judge, seed=cfg.seed + 1)
+        self.settings = SamplingSettings(
+            num_inference_steps=cfg.steps or self.task.default_steps, eta=cfg.eta,
+            guidance_scale=cfg.guidance_scale, batch_size=cfg.sample_batch_size,
+        )
+        if cfg.ddpo.k_steps > self.settings.num_inference_steps:
+            raise ValueError(f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} "
+                             "sampling steps")
+        self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, dtype=torch.float32)
+        self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings))
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.rows: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.feedback_used = 0
+
+    # ------------------------------------------------------------------------------------------- state
+    def _state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "feedback_used": self.feedback_used, "rows": self.rows,
+                "generator": self.generator.get_state(), "method": self.method.state_dict(),
+                "oracle": self.oracle.state_dict(), "judge": self.judge.state_dict(),
+                "config": self.cfg.model_dump(mode="json")}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.epoch, self.feedback_used, self.rows = state["epoch"], state["feedback_used"], state["rows"]
+        self.generator.set_state(state["generator"])
+        self.method.load_state_dict(state["method"])
+        self.oracle.load_state_dict(state["oracle"])
+        self.judge.load_state_dict(state["judge"])
+
+    def _checkpoint(self) -> None:
+        """Everything to continue exactly from the end of `self.epoch`, written atomically, then the
+        human-readable tables rebuilt from it (so they never disagree with the checkpoint)."""
+        _atomic_write(self.folder / CHECKPOINT, lambda p: torch.save(self._state(), p))
+        _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
+
+    def _truncate_feedback_log(self) -> None:
+        """Drop labels of an epoch that was interrupted before its checkpoint (it will be redone)."""
+        log = self.folder / FEEDBACK_LOG
+        if not log.exists():
+            return
+        kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["epoch"] <= self.epoch]
+        _atomic_write(log, lambda p: p.write_text("".join(line + "\n" for line in kept)))
+
+    # -------------------------------------------------------------------------------------------- loop
+    def execute(self, resume: bool = False) -> pd.DataFrame:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ckpt = self.folder / CHECKPOINT
+        if resume and ckpt.exists():
+            self._restore(torch.load(ckpt, weights_only=False))
+            self._truncate_feedback_log()
+        else:
+            if ckpt.exists():
+                raise FileExistsError(f"{self.folder} already holds a run; pass --resume to continue it or choose "
+                                      "another --out")
+            (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
+            (self.folder / FEEDBACK_LOG).write_text("")
+            self._record(0, time.time(), {}, None)
+            self._checkpoint()
+        epochs = self.cfg.epochs if self.method.trains else 0
+        bar = tqdm(range(self.epoch + 1, epochs + 1), desc=f"{self.cfg.task} {self.cfg.method} seed{self.cfg.seed}",
+                   unit="epoch", disable=not self.progress, initial=self.epoch, total=epochs)
+        for epoch in bar:
+            t0 = time.time()
+            fb, stats = self._train_epoch(epoch)
+            self.epoch = epoch
+            self._record(epoch, t0, stats, fb)
+            self._checkpoint()
+            bar.set_postfix(success=f"{self.rows[-1]['success_rate']:.2f}", feedback=self.feedback_used)
+        final = self.folder / "final"
+        if self.method.trains:
+            self.method.save_artifacts(final)
+        return pd.DataFrame(self.rows)
+
+    def _train_epoch(self, epoch: int) -> tuple[Feedback, dict[str, float]]:
+        n = self.cfg.batch
+        prompts = self.method.training_prompts(n)
+        z_T = self.method.initial_noise(n, self.generator)
+        embeds = encode_prompts(self.pipe, prompts, self.settings.guidance_scale)
+        traj = sample_with_trajectory(
+            self.pipe, embeds, z_T, num_inference_steps=self.settings.num_inference_steps, eta=self.settings.eta,
+            guidance_scale=self.settings.guidance_scale, generator=self.generator,
+            batch_size=self.settings.batch_size,
+        )
+        images = decode_latents(self.pipe, traj.final_latents)
+        fb = self.method_feedback(images, prompts)
+        self._log_feedback(epoch, images, prompts, fb)
+        contact_sheet(images, fb.good if self.method.uses_feedback else None, fb.best).save(
+            self._grid_dir() / f"epoch_{epoch:03d}_train.png")
+        stats = self.method.update(traj, images, fb)
+        return fb, stats
+
+    def method_feedback(self, images: list[Image.Image], prompts: list[str]) -> Feedback:
+        """Ask the training oracle (charged to the budget) — only for methods that use feedback."""
+        if not self.method.uses_feedback:  # monitoring only: the free judge, never a person or the budget
+            return self.judge.judge(images, self.task, prompts)
+        fb = self.oracle.judge(images, self.task, prompts)
+        self.feedback_used += len(images)
+        return fb
+
+    def _log_feedback(self, epoch: int, images: list[Image.Image], prompts: list[str], fb: Feedback) -> None:
+        with open(self.folder / FEEDBACK_LOG, "a") as f:
+            for i, (img, p) in enumerate(zip(images, prompts)):
+                f.write(json.dumps({"epoch": epoch, "index": i, "prompt": p, "good": fb.good[i], "best": fb.best == i,
+                                    "image_sha1": _image_hash(img), "oracle": self.cfg.oracle}) + "\n")
+
+    def _grid_dir(self) -> Path:
+        d = self.folder / "grids"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def _evaluate(self, epoch: int) -> Evaluation:
+        noise = self.method.eval_noise(self.cfg.eval_n, self.cfg.eval_seed)
+        ev = evaluate(self.pipe, self.task, self.judge, n=self.cfg.eval_n, seed=self.cfg.eval_seed,
+                      settings=self.settings, noise=noise)
+        out = self.folder / "eval" / f"epoch_{epoch:03d}"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(ev.images):
+            img.save(out / f"{i:04d}.png")
+        (out / "verdicts.json").write_text(json.dumps({"good": ev.feedback.good, "best": ev.feedback.best,
+                                                       "prompts": ev.prompts}))
+        contact_sheet(ev.images, ev.feedback.good, None).save(self._grid_dir() / f"epoch_{epoch:03d}_eval.png")
+        return ev
+
+    def _record(self, epoch: int, t0: float, stats: dict[str, float], fb: Feedback | None) -> None:
+        ev = self._evaluate(epoch)
+        lo, hi = wilson_interval(ev.successes, ev.n)
+        self.rows.append({
+            "method": self.cfg.method, "task": self.task.name, "seed": self.cfg.seed, "epoch": epoch,
+            "feedback_used": self.feedback_used, "success_rate": ev.success_rate, "success_ci_low": lo,
+            "success_ci_high": hi, "n_eval": ev.n, "oracle": self.cfg.oracle, "judge": self.cfg.judge,
+            "uses_feedback": self.method.uses_feedback,
+            "train_good_fraction": (fb.n_good / len(fb)) if fb is not None else float("nan"),
+            "wall_time_s": round(time.time() - t0, 3), **{f"stat_{k}": v for k, v in stats.items()},
+        })
+
+
+def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Run every config into its folder under `root`; returns and writes the combined results table."""
+    tables = []
+    for cfg in cfgs:
+        folder = run_dir_for(root, cfg)
+        tables.append(Run(cfg, folder, progress=progress).execute(resume=resume))
+    table = pd.concat(tables, ignore_index=True)
+    combined = _collect(root)
+    _atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
+    return table
+
+
+def resume_all(folder: Path, progress: bool = True) -> pd.DataFrame:
+    """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint."""
+    configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
+    if not configs:
+        raise FileNotFoundError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
+    tables = [Run(RunConfig(**json.loads(c.read_text())), c.parent, progress=progress).execute(resume=True)
+              for c in configs]
+    return pd.concat(tables, ignore_index=True)
+
+
+def _collect(root: Path) -> pd.DataFrame:
+    """All per-run results tables under root (so that separate invocations add up)."""
+    frames = [pd.read_csv(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
+    """Per (task, method): final success mean +- std over seeds, feedback used, feedback to reach target."""
+    final = table.sort_values("epoch").groupby(["task", "method", "seed"]).tail(1)
+    reach = []
+    for (task, method, seed), g in table.sort_values("epoch").groupby(["task", "method", "seed"]):
+        hit = g[g.success_rate >= target]
+        reach.append({"task": task, "method": method, "seed": seed,
+                      "feedback_to_target": float(hit.feedback_used.iloc[0]) if len(hit) else float("nan")})
+    reach_df = pd.DataFrame(reach).groupby(["task", "method"]).feedback_to_target.mean()
+    out = final.groupby(["task", "method"]).agg(
+        seeds=("seed", "nunique"), final_success_mean=("success_rate", "mean"),
+        final_success_std=("success_rate", "std"), feedback_used=("feedback_used", "max"),
+        wall_time_s=("wall_time_s", "sum"),
+    )
+    out["feedback_to_target"] = reach_df
+    out["wall_time_s"] = table.groupby(["task", "method"]).wall_time_s.sum()
+    return out.reset_index()
