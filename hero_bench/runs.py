@@ -10,7 +10,8 @@
 
 A run folder holds: config.json, results.csv (one row per epoch; epoch 0 = before training),
 feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged evaluation images),
-checkpoint.pt, and final/ (LoRA weights and noise distribution for `hero-bench sample`).
+checkpoint.pt (removed once done.json marks the run finished), and final/ (LoRA weights and noise
+distribution for `hero-bench sample`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.csv"
 FEEDBACK_LOG = "feedback.jsonl"
 CONFIG = "config.json"
+DONE = "done.json"
 
 
 def run_dir_for(root: Path, cfg: RunConfig) -> Path:
@@ -120,11 +122,13 @@ class Run:
     def execute(self, resume: bool = False) -> pd.DataFrame:
         self.folder.mkdir(parents=True, exist_ok=True)
         ckpt = self.folder / CHECKPOINT
+        if resume and (self.folder / DONE).exists():
+            return pd.DataFrame(self.rows or pd.read_csv(self.folder / RESULTS).to_dict("records"))
         if resume and ckpt.exists():
             self._restore(torch.load(ckpt, weights_only=False))
             self._truncate_feedback_log()
         else:
-            if ckpt.exists():
+            if (self.folder / CONFIG).exists():
                 raise FileExistsError(f"{self.folder} already holds a run; pass --resume to continue it or choose "
                                       "another --out")
             (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
@@ -141,9 +145,11 @@ class Run:
             self._record(epoch, t0, stats, fb)
             self._checkpoint()
             bar.set_postfix(success=f"{self.rows[-1]['success_rate']:.2f}", feedback=self.feedback_used)
-        final = self.folder / "final"
         if self.method.trains:
-            self.method.save_artifacts(final)
+            self.method.save_artifacts(self.folder / "final")
+        # The checkpoint (optimiser and embedder states: hundreds of MB for HERO) is only needed to resume.
+        (self.folder / DONE).write_text(json.dumps({"epochs": self.epoch, "feedback_used": self.feedback_used}))
+        ckpt.unlink(missing_ok=True)
         return pd.DataFrame(self.rows)
 
     def _train_epoch(self, epoch: int) -> tuple[Feedback, dict[str, float]]:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's first command: install into .venv, then show the embedded toy world end to end:
+# generated images with the simulated oracle's verdicts, and a short HERO vs SD-pretrained comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e .
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
+OUT=${OUT:-out/quickstart}
+.venv/bin/hero-bench generate --task toy-black-cat --n 16 --seed 0 --out "$OUT/generated"
+.venv/bin/hero-bench run --task toy-black-cat --method hero,sd-pretrained --seeds 1 --budget 128 --batch 32 \
+    --out "$OUT/runs"
+echo "generated images and verdicts: $OUT/generated (contact_sheet.png, verdicts.csv)"
+echo "run folders and results table: $OUT/runs (results.csv)"

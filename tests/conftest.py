@@ -1,0 +1,35 @@
+"""Shared test setup: never touch the network, keep CPU use small, share one tiny pipeline."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: hub ids must fail fast, not retry
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe():
+    """A random-weight SD pipeline without LoRA, shared read-only across tests (do not attach LoRA)."""
+    from hero_bench.testing import tiny_sd_pipeline
+
+    return tiny_sd_pipeline(seed=0)
+
+
+@pytest.fixture
+def fresh_tiny_pipe():
+    """A new tiny pipeline per test, for tests that attach LoRA or train."""
+    from hero_bench.testing import tiny_sd_pipeline
+
+    return tiny_sd_pipeline(seed=0)
+
+
+@pytest.fixture
+def tiny_noise():
+    """Four initial latents matching the tiny pipeline (4 x 8 x 8)."""
+    return torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(1234))

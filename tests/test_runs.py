@@ -1,0 +1,104 @@
+"""The shared run loop on the embedded toy model: run folder contents, budget accounting, exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hero_bench.config import build_run_config
+from hero_bench.errors import ConfigError, UnknownNameError
+from hero_bench.methods import METHODS
+from hero_bench.runs import CHECKPOINT, Run, run_dir_for
+
+SMALL = dict(budget=8, batch=4, eval_n=4, steps=6, sample_batch_size=8)
+SMALL_FLAGS = ["--budget", "8", "--batch", "4", "--eval-n", "4", "--steps", "6"]
+CLI = [sys.executable, "-m", "hero_bench.cli"]
+
+
+def _cfg(method="hero", **kw):
+    return build_run_config("toy-hand", method, ddpo={"k_steps": 2}, hero={"embedding_epochs": 3}, **{**SMALL, **kw})
+
+
+def test_run_writes_the_folder_and_counts_feedback(tmp_path):
+    cfg = _cfg()
+    folder = run_dir_for(tmp_path, cfg)
+    table = Run(cfg, folder, progress=False).execute()
+    assert list(table.epoch) == [0, 1, 2]
+    assert list(table.feedback_used) == [0, 4, 8]
+    assert table.success_rate.between(0, 1).all()
+    assert not (folder / CHECKPOINT).exists(), "a finished run keeps no bulky checkpoint"
+    for name in ("config.json", "results.csv", "feedback.jsonl", "done.json", "final/lora", "final/noise.safetensors",
+                 "grids/epoch_001_train.png", "eval/epoch_002/verdicts.json"):
+        assert (folder / name).exists(), name
+    labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
+    assert len(labels) == 8 and {lab["epoch"] for lab in labels} == {1, 2}
+    assert json.loads((folder / "config.json").read_text())["method"] == "hero"
+
+
+def test_feedback_free_methods_use_no_budget(tmp_path):
+    cfg = _cfg("sd-pretrained")
+    table = Run(cfg, run_dir_for(tmp_path, cfg), progress=False).execute()
+    assert list(table.feedback_used) == [0]
+
+
+def test_a_finished_folder_is_not_overwritten(tmp_path):
+    cfg = _cfg("sd-pretrained")
+    Run(cfg, run_dir_for(tmp_path, cfg), progress=False).execute()
+    with pytest.raises(FileExistsError, match="--resume"):
+        Run(cfg, run_dir_for(tmp_path, cfg), progress=False).execute()
+
+
+def test_bad_hyper_parameters_are_named():
+    with pytest.raises(ConfigError, match="best_ratio"):
+        build_run_config("toy-hand", hero={"best_ratio": 1.5})
+    with pytest.raises(ConfigError, match="k_steps"):
+        build_run_config("toy-hand", steps=4, ddpo={"k_steps": 5})
+    with pytest.raises(ConfigError, match="budget"):
+        build_run_config("toy-hand", budget=8, batch=16)
+    with pytest.raises(UnknownNameError, match="hero-binary"):
+        METHODS.get("hero-bianry")
+
+
+def test_cli_unknown_method_lists_valid_ones(tmp_path):
+    r = subprocess.run([*CLI, "run", "--task", "toy-hand", "--method", "heroo", "--out", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "valid methods" in r.stderr and "hero-random-noise" in r.stderr
+
+
+def _comparable(folder: Path) -> tuple[pd.DataFrame, str]:
+    table = pd.read_csv(folder / "results.csv").drop(columns=["wall_time_s"])
+    return table, (folder / "feedback.jsonl").read_text()
+
+
+def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
+    flags = ["run", "--task", "toy-hand", "--method", "hero", "--k-steps", "2", *SMALL_FLAGS, "--budget", "12"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    subprocess.run([*CLI, *flags, "--out", str(whole)], check=True, env=env, capture_output=True)
+
+    proc = subprocess.Popen([*CLI, *flags, "--out", str(broken)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    results = broken / "toy-hand" / "hero" / "seed0" / "results.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill as soon as epoch 1 is checkpointed: epoch 2 is then under way
+        if results.exists() and len(pd.read_csv(results)) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(pd.read_csv(results)) < 4, "the run finished before it could be killed"
+
+    subprocess.run([*CLI, "run", "--resume", str(broken)], check=True, env=env, capture_output=True)
+    run_whole, run_broken = whole / "toy-hand" / "hero" / "seed0", broken / "toy-hand" / "hero" / "seed0"
+    (t1, log1), (t2, log2) = _comparable(run_whole), _comparable(run_broken)
+    pd.testing.assert_frame_equal(t1, t2)
+    assert log1 == log2
