@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import regionprops
 
-from hero_bench.toyworld.render import WALL
+from hero_bench.toyworld.render import NOTCH_DEPTH, NOTCH_WIDTH, WALL
 from hero_bench.toyworld.scene import (
     BACKGROUND,
     BOX_BROWN,
@@ -32,16 +32,24 @@ MAX_COLOUR_DISTANCE = 70.0
 """Pixels farther than this (RGB Euclidean) from every palette colour are 'unknown'."""
 MIN_OBJECT_AREA = 24
 """Smaller same-colour blobs are noise, not objects (the smallest rendered object covers ~50 px)."""
-SQUARE_FILL = 0.87
-TRIANGLE_FILL = 0.66
-"""Convex-hull area over bounding-box area: ~1.0 square, ~0.79 circle, ~0.5 triangle."""
-DEFECT_SOLIDITY = {"circle": 0.9, "square": 0.9, "triangle": 0.76}
-"""Area over convex-hull area below this means a notch was cut out. Intact shapes measure >= 0.93 (circle),
-1.0 (square), >= 0.86 (triangle: pixel staircase edges); notched ones <= 0.87, 0.87, 0.66."""
+FOREGROUND_DISTANCE = 70.0
+"""A pixel belongs to some object when it is this far (RGB) from the white background."""
+REFLECTION_DISTANCE = 35.0
+"""Below the water line reflections are pale, so the threshold against the water colour is lower."""
+BROWN_DISTANCE = 50.0
+"""Box-wall pixels: within this distance of the box brown."""
+TAPER_TRIANGLE = 0.65
+CORNERS_SQUARE = 0.5
+NOTCH_EMPTY = 0.5
+"""A blob is defective when less than this share of its notch area (bottom-centre bite) is filled."""
+
 
 _OBJ_NAMES = list(OBJECT_COLOURS)
 _OBJ_RGB = np.array([OBJECT_COLOURS[c] for c in _OBJ_NAMES], dtype=np.float32)
 _REFL_RGB = np.array([reflected_colour(OBJECT_COLOURS[c]) for c in _OBJ_NAMES], dtype=np.float32)
+_OBJ_IDS = list(range(len(_OBJ_NAMES)))
+_EIGHT = np.ones((3, 3), bool)
+"""8-connectivity: a notched shape's leg may touch its body only at a corner."""
 
 
 def _classify(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -57,26 +65,89 @@ def _near(image: np.ndarray, rgb: tuple[int, int, int], tol: float = 45.0) -> np
 
 
 def _components(mask: np.ndarray, min_area: int = MIN_OBJECT_AREA) -> list:
-    labels, _ = ndimage.label(mask)
+    labels, _ = ndimage.label(mask, structure=_EIGHT)
     return [r for r in regionprops(labels) if r.area >= min_area]
 
 
-def _shape_of(region) -> tuple[str, bool]:
-    """(shape, defect) from a region's convex-hull fill ratio and solidity."""
-    y0, x0, y1, x1 = region.bbox
-    fill = region.area_convex / max((y1 - y0) * (x1 - x0), 1)
-    shape = "square" if fill >= SQUARE_FILL else "circle" if fill >= TRIANGLE_FILL else "triangle"
-    return shape, bool(region.solidity < DEFECT_SOLIDITY[shape])
+def _notch(h: int, w: int, down: bool) -> np.ndarray:
+    """Where the defect notch would be: a bite from the middle of the base edge."""
+    m = np.zeros((h, w), bool)
+    depth, half = max(1, int(round(NOTCH_DEPTH * h * 0.8))), max(1, int(round(NOTCH_WIDTH * w / 2 * 0.7)))
+    rows = slice(0, depth) if down else slice(h - depth, h)
+    m[rows, w // 2 - half : w // 2 + half + (w % 2)] = True
+    return m
 
 
-def _objects_in(labels: np.ndarray, names: list[str]) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float]]:
-    """(shape, colour, defect, bbox, cx, cy) for each sizeable single-colour blob in a label image."""
+def shape_features(crop: np.ndarray) -> dict[str, float]:
+    """Blur-tolerant measures of a blob cropped to its bounding box.
+
+    taper: horizontal span of the row at 20% of the height over that at 75% (<1: point up, >1: point down);
+    spans, unlike pixel counts, ignore a notch. corners: how filled the four corner cells are (a square's
+    are full, a circle's nearly empty). notch: how filled the base-centre bite area is (empty = defect)."""
+    h, w = crop.shape
+
+    def span(row: int) -> float:
+        xs = np.nonzero(crop[min(max(row, 0), h - 1)])[0]
+        return float(xs.max() - xs.min() + 1) if len(xs) else 0.0
+
+    top, bottom = span(int(0.2 * (h - 1))), span(int(round(0.75 * (h - 1))))
+    taper = top / max(bottom, 1.0)
+    c = max(1, int(round(0.22 * min(h, w))))
+    corners = np.concatenate([crop[:c, :c].ravel(), crop[:c, -c:].ravel(), crop[-c:, :c].ravel(), crop[-c:, -c:].ravel()])
+    down = taper > 1.0
+    return {"taper": min(taper, 1 / max(taper, 1e-6)), "down": float(down), "corners": float(corners.mean()),
+            "notch": float(crop[_notch(h, w, down)].mean())}
+
+
+def classify_shape(blob: np.ndarray) -> tuple[str, bool]:
+    """(shape, defect) of one blob: triangles taper, squares fill their corners, circles neither;
+    an emptied base-centre area is the notch of a defect."""
+    ys, xs = np.nonzero(blob)
+    f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    if f["taper"] < TAPER_TRIANGLE:
+        shape = "triangle"
+    elif f["corners"] >= CORNERS_SQUARE:
+        shape = "square"
+    else:
+        shape = "circle"
+    return shape, bool(f["notch"] < NOTCH_EMPTY)
+
+
+def _foreground(image: np.ndarray, background: tuple[int, int, int], threshold: float,
+                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels that differ from the background by more than `threshold` (minus `exclude`), lightly opened to
+    drop one-pixel slivers along blurred scenery edges; also returns each pixel's distance to the background.
+
+    Thresholding against the background rather than matching object colours keeps a blurred shape's
+    whole outline (a soft triangle apex is far from white even when it is near no palette colour)."""
+    dist = np.linalg.norm(image.astype(np.float32) - np.array(background, np.float32), axis=-1)
+    fg = dist > threshold
+    if exclude is not None:
+        fg &= ~exclude
+    # Opening removes slivers but also a triangle's one-pixel apex or a notched shape's thin leg: grow what
+    # survives back along the raw mask (geodesic dilation), a few pixels at most.
+    opened = ndimage.binary_opening(fg, structure=np.ones((2, 2), bool))
+    return ndimage.binary_dilation(opened, structure=_EIGHT, iterations=5, mask=fg), dist
+
+
+def _objects_in(image: np.ndarray, fg: np.ndarray, dist: np.ndarray, palette: np.ndarray,
+                names: list[str]) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float]]:
+    """(shape, colour, defect, bbox, cx, cy) for each sizeable foreground blob.
+
+    A blob's colour is the palette colour nearest to the median of its interior (its rim is a blend with
+    the background, or a darker fringe on generated images)."""
     found = []
-    for k, colour in enumerate(names):
-        for r in _components(labels == k):
-            shape, defect = _shape_of(r)
-            y0, x0, y1, x1 = r.bbox
-            found.append((shape, colour, defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2))
+    for r in _components(fg):
+        y0, x0, y1, x1 = r.bbox
+        if min(y1 - y0, x1 - x0) < 5:
+            continue  # a sliver along a wall or the water line, not an object
+        blob = np.zeros(fg.shape, dtype=bool)
+        blob[r.coords[:, 0], r.coords[:, 1]] = True
+        core = ndimage.binary_erosion(blob)
+        pixels = image[core if core.sum() >= 6 else blob].astype(np.float32)
+        colour = names[int(np.linalg.norm(palette - np.median(pixels, 0), axis=1).argmin())]
+        shape, defect = classify_shape(blob)
+        found.append((shape, colour, defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2))
     return found
 
 
@@ -99,11 +170,11 @@ def parse_image(image: np.ndarray) -> Scene:
         return _parse_mountain(image)
     if kind == "water":
         return _parse_water(image)
-    palette = np.concatenate([_OBJ_RGB, np.array([BACKGROUND, BOX_BROWN], np.float32)])
-    labels = _classify(image, palette)
+    brown = _near(image, BOX_BROWN, BROWN_DISTANCE) if kind == "box" else None
+    fg, dist = _foreground(image, BACKGROUND, FOREGROUND_DISTANCE, exclude=brown)
     objects = [Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
-               for s, c, d, b, cx, cy in _objects_in(labels, _OBJ_NAMES)]
-    box = _parse_box(labels == len(_OBJ_NAMES) + 1, objects) if kind == "box" else None
+               for s, c, d, b, cx, cy in _objects_in(image, fg, dist, _OBJ_RGB, _OBJ_NAMES)]
+    box = _parse_box(brown, objects) if brown is not None else None
     return Scene(kind, objects, box)  # type: ignore[arg-type]
 
 
@@ -111,7 +182,7 @@ def _parse_box(brown: np.ndarray, objects: list[Obj]) -> Box | None:
     parts = _components(brown, min_area=8)
     if not parts:
         return None
-    ys, xs = np.nonzero(np.isin(ndimage.label(brown)[0], [p.label for p in parts]))
+    ys, xs = np.nonzero(np.isin(ndimage.label(brown, structure=_EIGHT)[0], [p.label for p in parts]))
     box = Box(int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
     pierced = False
     inner_x0, inner_x1, inner_y1 = box.x0 + WALL, box.x1 - WALL, box.y1 - WALL
@@ -132,12 +203,12 @@ def _parse_water(image: np.ndarray) -> Scene:
     water = _near(image, WATER, 40)
     rows = np.nonzero(water.mean(1) > 0.3)[0]
     wl = int(rows.min()) if len(rows) else image.shape[0]
-    above = _classify(image[:wl], np.concatenate([_OBJ_RGB, np.array([BACKGROUND], np.float32)]))
-    below = _classify(image[wl:], np.concatenate([_REFL_RGB, np.array([WATER], np.float32)]))
+    above, above_dist = _foreground(image[:wl], BACKGROUND, FOREGROUND_DISTANCE)
+    below, below_dist = _foreground(image[wl:], WATER, REFLECTION_DISTANCE)
     objects = [Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
-               for s, c, d, b, cx, cy in _objects_in(above, _OBJ_NAMES)]
+               for s, c, d, b, cx, cy in _objects_in(image[:wl], above, above_dist, _OBJ_RGB, _OBJ_NAMES)]
     reflections = [Reflection(s, c, cx, cy + wl, float(max(b[2] - b[0], b[3] - b[1]) + 1))  # type: ignore[arg-type]
-                   for s, c, _d, b, cx, cy in _objects_in(below, _OBJ_NAMES)]
+                   for s, c, _d, b, cx, cy in _objects_in(image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES)]
     return Scene("water", objects, water_line=wl, reflections=reflections)
 
 
