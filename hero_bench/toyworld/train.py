@@ -55,9 +55,9 @@ class TrainConfig:
     # UNet
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_layers: int = 1
-    unet_steps: int = 5000
+    unet_steps: int = 2500
     unet_batch: int = 32
-    unet_lr: float = 5e-4
+    unet_lr: float = 8e-4
     cond_dropout: float = 0.1
     ema_decay: float = 0.999
     threads: int = 1
@@ -330,7 +330,11 @@ def stage_unet(cfg: TrainConfig, out: Path, fp16: bool = True) -> None:
                                    requires_safety_checker=False)
     clip = CLIPModel.from_pretrained(out / CLIP_SUBFOLDER, torch_dtype=torch.float32)
     if fp16:
-        pipe.to(torch.float16)
+        # Halve the big parts on disk. diffusers loads UNet and VAE back as float32 by default, but
+        # transformers keeps a checkpoint's dtype, so the text encoder stays float32: a plain
+        # `StableDiffusionPipeline.from_pretrained(folder)` must give one consistent dtype.
+        unet.to(torch.float16)
+        vae.to(torch.float16)
         clip.to(torch.float16)
     pipe.save_pretrained(out, safe_serialization=True)
     clip.save_pretrained(out / CLIP_SUBFOLDER, safe_serialization=True)

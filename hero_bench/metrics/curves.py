@@ -1,0 +1,182 @@
+"""Feedback-to-success curves and the feedback-efficiency numbers derived from them.
+
+Input is the tidy results table of the run loop (one row per method, task, seed, epoch with
+`feedback_used` and `success_rate`). HERO's claim is about feedback efficiency, so the summaries here
+answer: how fast does success rise with feedback (curve, area under it), how much feedback does a
+method need to reach a target success rate, and how many times less does one method need than another
+(with a bootstrap interval over seeds, the only source of replication).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["task", "method"]
+
+
+def _check(df: pd.DataFrame) -> None:
+    need = {"task", "method", "seed", "feedback_used", "success_rate"}
+    missing = need - set(df.columns)
+    if missing:
+        raise ValueError(f"results table lacks columns {sorted(missing)}; it has {sorted(df.columns)}")
+
+
+def _seed_mean(df: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean success at each feedback_used, sorted (seeds averaged where they share a point)."""
+    return (df.groupby("feedback_used", as_index=False)["success_rate"].mean()
+            .sort_values("feedback_used", ignore_index=True))
+
+
+def success_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Per task, method and feedback_used: mean and std of success over seeds, n_seeds, band = mean +- std."""
+    _check(df)
+    g = df.groupby([*KEYS, "feedback_used"])["success_rate"]
+    out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["low"] = (out["mean"] - out["std"]).clip(lower=0.0)
+    out["high"] = (out["mean"] + out["std"]).clip(upper=1.0)
+    return out.sort_values([*KEYS, "feedback_used"], ignore_index=True)
+
+
+def _first_reach(curve: pd.DataFrame, target: float) -> float:
+    hit = curve.loc[curve["success_rate"] >= target, "feedback_used"]
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def feedback_to_target(df: pd.DataFrame, target: float, per_seed: bool = False) -> pd.DataFrame:
+    """First feedback_used at which success reaches `target` (NaN and reached=False if it never does).
+
+    By default on the seed-mean curve of each task and method; with per_seed, on each seed's own curve.
+    A method that uses no feedback has only feedback_used 0: it either starts at the target (0) or never
+    reaches it.
+    """
+    _check(df)
+    keys = [*KEYS, "seed"] if per_seed else KEYS
+    rows = []
+    for key, part in df.groupby(keys):
+        curve = part.sort_values("feedback_used") if per_seed else _seed_mean(part)
+        fb = _first_reach(curve, target)
+        rows.append({**dict(zip(keys, key, strict=True)), "target": target, "feedback_to_target": fb,
+                     "reached": not np.isnan(fb)})
+    return pd.DataFrame(rows, columns=[*keys, "target", "feedback_to_target", "reached"])
+
+
+def _auc(curve: pd.DataFrame, budget: float) -> float:
+    """Trapezoid area of success over [0, budget], divided by budget; the last value is held to the budget."""
+    x = curve["feedback_used"].to_numpy(float)
+    y = curve["success_rate"].to_numpy(float)
+    if budget <= 0 or len(x) == 0:
+        return float(y.mean()) if len(y) else float("nan")
+    keep = x <= budget
+    x, y = x[keep], y[keep]
+    if len(x) == 0:
+        return float("nan")
+    if x[0] > 0:  # nothing measured before the first point: hold the first value back to 0
+        x, y = np.r_[0.0, x], np.r_[y[0], y]
+    if x[-1] < budget:
+        x, y = np.r_[x, budget], np.r_[y, y[-1]]
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / budget)
+
+
+def area_under_curve(df: pd.DataFrame, budget: float | None = None) -> pd.DataFrame:
+    """Normalised area under success vs feedback (the mean success over the feedback budget, in [0, 1]).
+
+    `budget` defaults to the largest feedback_used of the task. Returns per task and method the AUC of the
+    seed-mean curve and the mean and std of the per-seed AUCs. A method that uses no feedback is a flat
+    line at its success rate.
+    """
+    _check(df)
+    rows = []
+    for task, tdf in df.groupby("task"):
+        b = float(budget if budget is not None else tdf["feedback_used"].max())
+        for method, mdf in tdf.groupby("method"):
+            per_seed = [_auc(s.sort_values("feedback_used"), b) for _, s in mdf.groupby("seed")]
+            rows.append({"task": task, "method": method, "budget": b, "auc": _auc(_seed_mean(mdf), b),
+                         "auc_seed_mean": float(np.mean(per_seed)),
+                         "auc_seed_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
+                         "n_seeds": len(per_seed)})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class EfficiencyRatio:
+    """How many times more feedback method B needs than method A to reach `target` (B / A)."""
+
+    task: str
+    method_a: str
+    method_b: str
+    target: float
+    feedback_a: float
+    feedback_b: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    n_boot: int
+    n_boot_valid: int
+    """Bootstrap draws in which both methods reached the target (others carry no ratio)."""
+
+    def describe(self) -> str:
+        if np.isnan(self.ratio):
+            why = [m for m, f in ((self.method_a, self.feedback_a), (self.method_b, self.feedback_b)) if np.isnan(f)]
+            return (f"{self.task}: ratio undefined ({', '.join(why) or self.method_a} "
+                    f"{'never reaches' if why else 'needs no feedback to reach'} {self.target:.0%})")
+        return (f"{self.task}: {self.method_b} needs {self.ratio:.2f}x the feedback of {self.method_a} to reach "
+                f"{self.target:.0%} (95% bootstrap CI {self.ci_low:.2f}-{self.ci_high:.2f}, "
+                f"{self.n_boot_valid}/{self.n_boot} draws reached)")
+
+
+def _ratio(fa: float, fb: float) -> float:
+    if np.isnan(fa) or np.isnan(fb) or fa <= 0:
+        return float("nan")
+    return fb / fa
+
+
+def efficiency_ratio(
+    df: pd.DataFrame,
+    method_a: str,
+    method_b: str,
+    target: float,
+    task: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> EfficiencyRatio:
+    """Feedback-to-target of B divided by that of A, with a percentile bootstrap interval over seeds.
+
+    Each bootstrap draw resamples each method's seeds with replacement (the methods' runs are independent),
+    rebuilds both seed-mean curves and recomputes the ratio; draws where either method misses the target
+    are dropped and counted. The ratio is NaN when a method never reaches the target or A needs no feedback.
+    """
+    _check(df)
+    tasks = sorted(df["task"].unique()) if task is None else [task]
+    if len(tasks) != 1:
+        raise ValueError(f"the table has several tasks {tasks}: pass task=")
+    tdf = df[df["task"] == tasks[0]]
+    rng = np.random.default_rng(seed)
+    point, boot = [], []
+    for m in (method_a, method_b):
+        part = tdf[tdf["method"] == m]
+        if part.empty:
+            known = sorted(tdf["method"].unique())
+            raise ValueError(f"no rows for method {m!r} on task {tasks[0]!r}; methods: {known}")
+        grid = part.pivot_table(index="seed", columns="feedback_used", values="success_rate", aggfunc="mean")
+        x, y = grid.columns.to_numpy(float), grid.to_numpy(float)  # seeds x feedback points, NaN where absent
+        point.append(_first_reach(_seed_mean(part), target))
+        picks = rng.integers(0, y.shape[0], size=(n_boot, y.shape[0]))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a point no drawn seed has
+            means = np.nanmean(y[picks], axis=1)  # n_boot x points
+        hit = means >= target
+        boot.append(np.where(hit.any(axis=1), x[hit.argmax(axis=1)], np.nan))
+    fa, fb = point
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(boot[0] > 0, boot[1] / boot[0], np.nan)
+    draws = ratios[~np.isnan(ratios)]
+    alpha = (1 - level) / 2
+    lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
+    return EfficiencyRatio(tasks[0], method_a, method_b, target, fa, fb, _ratio(fa, fb), float(lo), float(hi),
+                           n_boot, int(len(draws)))

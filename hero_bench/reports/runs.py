@@ -1,0 +1,162 @@
+"""Find and read run folders: the only input of a report.
+
+A report is built from files alone so that it can be regenerated anywhere from what `hero-bench run`
+wrote: `results.csv` (tidy, one row per epoch), `config.json` (the run's settings and command) and
+`eval/epoch_XXX/` (the judged evaluation images). A path may be a run root holding many
+`<task>/<method>/seed<k>/` folders, or one such folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from hero_bench.errors import HeroBenchError
+
+RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
+
+
+@dataclass
+class Run:
+    """One seed of one method on one task: its folder, config and per-epoch results."""
+
+    path: Path
+    config: dict
+    results: pd.DataFrame
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        r = self.results.iloc[0]
+        return (str(r["task"]), str(r["method"]), int(r["seed"]))
+
+    @property
+    def best_ratio(self) -> float | None:
+        hero = self.config.get("hero") or {}
+        value = hero.get("best_ratio") if isinstance(hero, dict) else None
+        return float(value) if value is not None else None
+
+    def eval_epochs(self) -> list[Path]:
+        return sorted(p for p in (self.path / "eval").glob("epoch_*") if p.is_dir())
+
+    def final_eval(self) -> EvalBatch | None:
+        """The judged images of the last evaluated epoch, or None if the run kept none."""
+        epochs = self.eval_epochs()
+        return EvalBatch.read(epochs[-1]) if epochs else None
+
+
+@dataclass
+class EvalBatch:
+    """Evaluation images of one epoch with the judge's verdicts and the prompt of each image."""
+
+    folder: Path
+    files: list[Path]
+    good: list[bool]
+    prompts: list[str]
+    best: int | None = None
+
+    @classmethod
+    def read(cls, folder: Path) -> EvalBatch | None:
+        verdicts_path = folder / "verdicts.json"
+        files = sorted(folder.glob("[0-9]*.png"))
+        if not files or not verdicts_path.exists():
+            return None
+        v = json.loads(verdicts_path.read_text())
+        good = [bool(g) for g in v.get("good", [])]
+        prompts = [str(p) for p in v.get("prompts", [])]
+        n = min(len(files), len(good))
+        if len(prompts) < n:
+            prompts = prompts + [""] * (n - len(prompts))
+        return cls(folder, files[:n], good[:n], prompts[:n], v.get("best"))
+
+    def images(self, indices: Iterable[int] | None = None) -> list[Image.Image]:
+        idx = range(len(self.files)) if indices is None else indices
+        out = []
+        for i in idx:
+            with Image.open(self.files[i]) as img:
+                out.append(img.convert("RGB"))
+        return out
+
+
+@dataclass
+class RunSet:
+    """All runs found, their concatenated results and (if any) rows that came without a run folder."""
+
+    runs: list[Run] = field(default_factory=list)
+    orphan_results: pd.DataFrame | None = None
+
+    @property
+    def results(self) -> pd.DataFrame:
+        frames = [r.results.assign(run_dir=str(r.path)) for r in self.runs]
+        if self.orphan_results is not None:
+            frames.append(self.orphan_results.assign(run_dir=""))
+        if not frames:
+            return pd.DataFrame(columns=RESULT_COLUMNS)
+        df = pd.concat(frames, ignore_index=True)
+        return df.drop_duplicates(subset=["task", "method", "seed", "epoch", "label"], keep="first")
+
+
+def _read_results(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    missing = [c for c in RESULT_COLUMNS if c not in df.columns]
+    if missing:
+        raise HeroBenchError(f"{path}: results table lacks columns {missing} (has {list(df.columns)})")
+    if "uses_feedback" not in df.columns:
+        df["uses_feedback"] = df.groupby(["task", "method", "seed"])["feedback_used"].transform("max") > 0
+    else:
+        df["uses_feedback"] = df["uses_feedback"].astype(str).str.lower().isin(["true", "1", "yes"])
+    return df
+
+
+def _label_variants(runs: list[Run]) -> None:
+    """Give runs of one method that differ in best ratio distinct labels ("hero β=0.5"), others their method.
+
+    Tables group by this label, so a beta sweep is never averaged into a single "hero" row.
+    """
+    ratios: dict[tuple[str, str], set] = {}
+    for r in runs:
+        task, method, _ = r.key
+        ratios.setdefault((task, method), set()).add(r.best_ratio)
+    for r in runs:
+        task, method, _ = r.key
+        label = method
+        if len(ratios[(task, method)]) > 1:
+            label = f"{method} β={r.best_ratio:g}" if r.best_ratio is not None else f"{method} β=?"
+        r.results["label"] = label
+        r.results["best_ratio"] = r.best_ratio
+
+
+def load_runs(paths: Sequence[str | Path]) -> RunSet:
+    """Every run under `paths` (found by their results.csv); a root results.csv is used only without runs."""
+    runs: dict[Path, Run] = {}
+    orphans: list[pd.DataFrame] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise HeroBenchError(f"run folder {p} does not exist")
+        found = sorted(p.rglob("results.csv")) if p.is_dir() else [p]
+        if not found:
+            raise HeroBenchError(f"no results.csv under {p}: is it the --out folder of `hero-bench run`?")
+        with_config = [f for f in found if (f.parent / "config.json").exists()]
+        for f in with_config:
+            folder = f.parent.resolve()
+            if folder not in runs:
+                results = _read_results(f)
+                if results.empty:
+                    continue
+                runs[folder] = Run(folder, json.loads((f.parent / "config.json").read_text()), results)
+        if not with_config:
+            orphans.extend(_read_results(f) for f in found)
+    rs = RunSet(sorted(runs.values(), key=lambda r: r.key))
+    _label_variants(rs.runs)
+    if orphans:
+        df = pd.concat(orphans, ignore_index=True)
+        df["label"] = df["method"]
+        df["best_ratio"] = None
+        rs.orphan_results = df
+    if not rs.runs and rs.orphan_results is None:
+        raise HeroBenchError(f"no runs with results found under {', '.join(map(str, paths))}")
+    return rs

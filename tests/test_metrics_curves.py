@@ -1,0 +1,92 @@
+"""Feedback-to-success curves: bands over seeds, feedback to a target, AUC, efficiency ratio."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from hero_bench.metrics.curves import area_under_curve, efficiency_ratio, feedback_to_target, success_curves
+
+
+def table(curves: dict[tuple[str, int], list[float]], step: int = 16, task: str = "t",
+          learns: bool = True) -> pd.DataFrame:
+    """Rows of the tidy results table from {(method, seed): success per epoch}."""
+    rows = []
+    for (method, seed), ys in curves.items():
+        for epoch, y in enumerate(ys):
+            rows.append({"task": task, "method": method, "seed": seed, "epoch": epoch,
+                         "feedback_used": epoch * step if learns else 0, "success_rate": y})
+    return pd.DataFrame(rows)
+
+
+def test_success_curves_give_seed_mean_and_std_band():
+    df = table({("hero", 0): [0.2, 0.6], ("hero", 1): [0.4, 1.0]})
+    c = success_curves(df)
+    assert c["feedback_used"].tolist() == [0, 16]
+    assert c["mean"].tolist() == pytest.approx([0.3, 0.8])
+    assert c["std"].iloc[1] == pytest.approx(pd.Series([0.6, 1.0]).std())
+    assert c["high"].iloc[1] == 1.0  # clipped to a valid rate
+    assert (c["n_seeds"] == 2).all()
+
+
+def test_feedback_to_target_uses_the_seed_mean_and_reports_never():
+    df = table({("hero", 0): [0.2, 0.5, 0.9], ("hero", 1): [0.2, 0.9, 0.9],
+                ("d3po", 0): [0.2, 0.3, 0.4], ("d3po", 1): [0.2, 0.3, 0.5]})
+    mean = feedback_to_target(df, 0.7).set_index("method")
+    assert mean.loc["hero", "feedback_to_target"] == 16  # seed mean 0.7 at 16
+    assert math.isnan(mean.loc["d3po", "feedback_to_target"]) and not mean.loc["d3po", "reached"]
+    per_seed = feedback_to_target(df, 0.7, per_seed=True).set_index(["method", "seed"])
+    assert per_seed.loc[("hero", 0), "feedback_to_target"] == 32
+    assert per_seed.loc[("hero", 1), "feedback_to_target"] == 16
+
+
+def test_method_without_feedback_reaches_at_zero_or_never():
+    df = table({("sd-pretrained", 0): [0.8, 0.8]}, learns=False)
+    assert feedback_to_target(df, 0.5)["feedback_to_target"].iloc[0] == 0
+    assert not feedback_to_target(df, 0.9)["reached"].iloc[0]
+
+
+def test_area_under_curve_is_mean_success_over_the_budget():
+    df = table({("lin", 0): [0.0, 0.5, 1.0], ("flat", 0): [0.4, 0.4, 0.4]})
+    auc = area_under_curve(df).set_index("method")
+    assert auc.loc["lin", "auc"] == pytest.approx(0.5)
+    assert auc.loc["flat", "auc"] == pytest.approx(0.4)
+    # a longer budget holds the last value: 0.5 * (32/64) + 1.0 * (32/64)
+    assert area_under_curve(df, budget=64).set_index("method").loc["lin", "auc"] == pytest.approx(0.75)
+    still = table({("sd", 0): [0.3, 0.3]}, learns=False)
+    assert area_under_curve(still, budget=64)["auc"].iloc[0] == pytest.approx(0.3)
+
+
+def test_efficiency_ratio_and_its_bootstrap_interval():
+    df = table({("hero", s): [0.2, 0.8, 0.9, 0.9, 0.9] for s in range(3)}
+               | {("d3po", s): [0.2, 0.3, 0.5, 0.6, 0.8] for s in range(3)})
+    r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=200)
+    assert (r.feedback_a, r.feedback_b, r.ratio) == (16, 64, 4.0)
+    assert (r.ci_low, r.ci_high) == (4.0, 4.0)  # identical seeds: no spread
+    assert "4.00x" in r.describe()
+
+
+def test_efficiency_ratio_interval_reflects_seed_spread():
+    df = table({("hero", 0): [0.2, 0.8, 0.9], ("hero", 1): [0.2, 0.5, 0.9], ("hero", 2): [0.2, 0.9, 0.9],
+                ("d3po", 0): [0.2, 0.4, 0.8], ("d3po", 1): [0.2, 0.4, 0.6], ("d3po", 2): [0.2, 0.5, 0.9]})
+    r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=500, seed=1)
+    assert r.ci_low <= r.ratio <= r.ci_high and r.ci_low < r.ci_high
+    assert 0 < r.n_boot_valid <= 500
+
+
+def test_efficiency_ratio_is_undefined_when_a_method_never_reaches():
+    df = table({("hero", 0): [0.2, 0.9], ("d3po", 0): [0.2, 0.3]})
+    r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=50)
+    assert math.isnan(r.ratio) and r.n_boot_valid == 0
+    assert "d3po never reaches" in r.describe()
+
+
+def test_efficiency_ratio_needs_a_task_when_there_are_several():
+    df = pd.concat([table({("hero", 0): [0.2, 0.9], ("d3po", 0): [0.2, 0.9]}, task=t) for t in ("a", "b")])
+    with pytest.raises(ValueError, match="several tasks"):
+        efficiency_ratio(df, "hero", "d3po", 0.5)
+    with pytest.raises(ValueError, match="no rows for method 'ddpo'"):
+        efficiency_ratio(df, "hero", "ddpo", 0.5, task="a")
+    assert efficiency_ratio(df, "hero", "d3po", 0.5, task="a", n_boot=20).ratio == 1.0

@@ -1,0 +1,146 @@
+"""`build_report` on run folders in the run loop's format (synthetic runs from `reports.fixtures`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hero_bench.errors import HeroBenchError
+from hero_bench.grids import BAD, GOOD
+from hero_bench.metrics.suite import MetricSuite
+from hero_bench.reports import build_report
+from hero_bench.reports.fixtures import beta_sweep_runs, demo_runs, write_run
+from hero_bench.reports.runs import EvalBatch, load_runs
+from hero_bench.reports.samples import sample_grid
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory) -> Path:
+    return demo_runs(tmp_path_factory.mktemp("runs"), seeds=(0, 1, 2), ablation=True, epochs=3)
+
+
+def test_load_runs_reads_each_seed_folder_once(runs_root):
+    rs = load_runs([runs_root, runs_root / "toy-blue-circle" / "hero" / "seed0"])
+    assert len(rs.runs) == 4 * 3  # the root results.csv is not counted again, nor the repeated folder
+    df = rs.results
+    assert len(df) == 12 * 4 and not df.duplicated(["method", "seed", "epoch"]).any()
+    assert df.loc[df["method"] == "sd-pretrained", "uses_feedback"].eq(False).all()
+    single = load_runs([runs_root / "toy-blue-circle" / "d3po" / "seed1"])
+    assert [r.key for r in single.runs] == [("toy-blue-circle", "d3po", 1)]
+
+
+def test_load_runs_explains_bad_paths(tmp_path):
+    with pytest.raises(HeroBenchError, match="does not exist"):
+        load_runs([tmp_path / "nope"])
+    with pytest.raises(HeroBenchError, match="no results.csv"):
+        load_runs([tmp_path])
+
+
+def test_root_results_without_run_folders_still_report(runs_root, tmp_path):
+    shutil.copy(runs_root / "results.csv", tmp_path / "results.csv")
+    out = build_report([tmp_path], tmp_path / "report", "md", suite=MetricSuite())
+    assert "| hero |" in out.read_text()
+
+
+def test_summary_table_is_final_epoch_mean_and_std_over_seeds(runs_root, tmp_path):
+    build_report([runs_root], tmp_path / "r", "md", suite=MetricSuite())
+    summary = pd.read_csv(tmp_path / "r" / "tables" / "summary.csv").set_index("method")
+    raw = pd.concat(pd.read_csv(p) for p in runs_root.rglob("seed*/results.csv"))
+    final = raw[raw["epoch"] == 3].groupby("method")["success_rate"]
+    for method in ("hero", "d3po", "sd-pretrained", "hero-binary"):
+        assert summary.loc[method, "success_mean"] == pytest.approx(final.mean()[method])
+        assert summary.loc[method, "success_std"] == pytest.approx(final.std()[method])
+        assert summary.loc[method, "seeds"] == "0,1,2"
+
+
+def test_markdown_report_links_files_that_exist(runs_root, tmp_path):
+    out = build_report([runs_root], tmp_path / "md", "md", suite=MetricSuite())
+    text = out.read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all(not Path(link).is_absolute() and (out.parent / link).exists() for link in links)
+    for section in ("Task success", "Success vs feedback", "Ablation", "Random samples", "Runs and commands"):
+        assert f"## {section}" in text
+    assert "oracle simulated; judge simulated" in text
+    assert "hero-bench run --task toy-blue-circle --method hero --seed 2" in text
+    assert (out.parent / "plots" / "success_vs_feedback.svg").exists()
+    assert re.search(r"toy-blue-circle: (d3po needs [\d.]+x the feedback of hero|ratio undefined \(d3po never)", text)
+
+
+def test_html_report_is_self_contained(runs_root, tmp_path):
+    out = build_report([runs_root], tmp_path / "html", "html", suite=MetricSuite())
+    html = out.read_text()
+    srcs = re.findall(r"""src=['"]([^'"]+)['"]""", html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r"""(href|src)=['"](https?:)?//""", html)
+    assert "<script" not in html
+    assert (out.parent / "tables" / "efficiency_ratios.csv").exists()
+    ratios = pd.read_csv(out.parent / "tables" / "efficiency_ratios.csv")
+    assert set(ratios["method_b"]) == {"d3po", "hero-binary"} and set(ratios["method_a"]) == {"hero"}
+
+
+def test_beta_sweep_gets_its_own_plot_and_labels(runs_root, tmp_path):
+    sweep = beta_sweep_runs(tmp_path / "sweep", ratios=(0.0, 1.0), seeds=(0,))
+    out = build_report([runs_root, *sweep], tmp_path / "beta", "md", suite=MetricSuite())
+    assert (out.parent / "plots" / "beta_sweep.png").exists()
+    betas = pd.read_csv(out.parent / "tables" / "beta_sweep.csv")
+    assert sorted(betas["method"]) == ["β=0", "β=0.5", "β=1"]
+    summary = pd.read_csv(out.parent / "tables" / "summary.csv")
+    assert "hero" not in set(summary["method"])  # never averaged across different β
+    assert {"hero β=0", "hero β=0.5", "hero β=1"} <= set(summary["method"])
+
+
+def test_no_beta_plot_or_ablation_without_such_runs(tmp_path):
+    root = demo_runs(tmp_path / "plain", seeds=(0,), ablation=False, epochs=2)
+    out = build_report([root], tmp_path / "r", "md", suite=MetricSuite())
+    text = out.read_text()
+    assert "## Ablation" not in text and "## Best image ratio" not in text
+    assert "(1 seed)" in text
+
+
+def test_secondary_metrics_are_computed_where_models_exist(runs_root, tmp_path):
+    from hero_bench.metrics.tiny import tiny_clip_folder
+
+    suite = MetricSuite.from_folders(clip=tiny_clip_folder(tmp_path / "clip"))
+    out = build_report([runs_root], tmp_path / "m", "md", suite=suite)
+    per_run = pd.read_csv(out.parent / "tables" / "metrics_per_run.csv")
+    assert len(per_run) == 12 and per_run["diversity"].between(0, 2).all() and per_run["clip_score"].notna().all()
+    metrics = pd.read_csv(out.parent / "tables" / "metrics.csv")
+    assert {"diversity_mean", "clip_score_mean"} <= set(metrics.columns)
+    assert (out.parent / "plots" / "secondary_metrics.png").exists()
+    text = out.read_text()
+    assert "blip_score: missing — no BLIP ITM model given" in text and "imagereward: missing" in text
+
+
+def test_missing_metrics_are_never_zeros(runs_root, tmp_path):
+    suite = MetricSuite.from_folders(clip=None, blip=None, imagereward=tmp_path / "no-weights")
+    out = build_report([runs_root], tmp_path / "m", "md", suite=suite)
+    text = out.read_text()
+    assert "imagereward: missing — ImageReward weights not found" in text
+    assert "clip_score: missing — no CLIP model given" in text
+    per_run = pd.read_csv(out.parent / "tables" / "metrics_per_run.csv")
+    assert not {"imagereward", "clip_score", "diversity"} & set(per_run.columns)
+
+
+def test_bad_format_or_target_is_a_user_error(runs_root, tmp_path):
+    with pytest.raises(HeroBenchError, match="valid formats: html, md"):
+        build_report([runs_root], tmp_path, "pdf")  # type: ignore[arg-type]
+    with pytest.raises(HeroBenchError, match="target"):
+        build_report([runs_root], tmp_path, "md", target=75)
+
+
+def test_sample_grid_marks_each_image_by_the_judge(tmp_path):
+    run = write_run(tmp_path, "t", "m", 0, lambda e: 1.0 if e == 0 else 0.0, epochs=1, n_eval=4)
+    good = EvalBatch.read(run / "eval" / "epoch_000")
+    bad = EvalBatch.read(run / "eval" / "epoch_001")
+    assert good.good == [True] * 4 and bad.good == [False] * 4
+    g = sample_grid("t", "m", [good], k=4)
+    assert (g.n_good, g.n, g.pool) == (4, 4, 4) and g.image.getpixel((0, 0)) == GOOD
+    b = sample_grid("t", "m", [bad], k=3)
+    assert (b.n_good, b.n) == (0, 3) and b.image.getpixel((0, 0)) == BAD
+    verdicts = json.loads((run / "eval" / "epoch_000" / "verdicts.json").read_text())
+    assert verdicts["best"] == 0
