@@ -176,6 +176,33 @@ def _print_summary(table, target: float, title: str) -> None:
     console.print(t)
 
 
+def _sweep_variants(sweep: str | None) -> list[tuple[str, dict, dict]]:
+    """[(variant label, hero overrides, ddpo overrides)] for `--sweep field=v1,v2`; one empty variant if none."""
+    import yaml
+
+    from hero_bench.ddpo import DDPOConfig
+    from hero_bench.hero.config import HeroConfig
+
+    if not sweep:
+        return [("", {}, {})]
+    field, sep, values = sweep.partition("=")
+    field = field.strip()
+    if not sep or not values.strip():
+        _fail(f"--sweep expects FIELD=V1,V2,... (e.g. best_ratio=0,0.5,1), got {sweep!r}")
+    if field in HeroConfig.model_fields:
+        side = "hero"
+    elif field in DDPOConfig.model_fields:
+        side = "ddpo"
+    else:
+        _fail(f"--sweep: unknown field {field!r}; HERO fields: {', '.join(HeroConfig.model_fields)}; "
+              f"DDPO fields: {', '.join(DDPOConfig.model_fields)}")
+    out = []
+    for raw in _split(values):
+        value = yaml.safe_load(raw)
+        out.append((f"{field}={raw}", {field: value} if side == "hero" else {}, {field: value} if side == "ddpo" else {}))
+    return out
+
+
 @app.command("run")
 def run_cmd(
     task: Annotated[str | None, typer.Option("--task", help="Task name(s) or YAML path(s), comma-separated.")] = None,
@@ -202,6 +229,8 @@ def run_cmd(
     clip_range: Annotated[float | None, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
     flip_prob: Annotated[float | None, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
+                                              "or feature_source=z0,x1 (runs every method at each value).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
     target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = 0.5,
@@ -232,9 +261,10 @@ def run_cmd(
     methods = _split(method)
     for m in methods:
         METHODS.get(m)  # unknown names fail before any work, listing the valid ones
+    variants = _sweep_variants(sweep)
     cfgs = []
     for seed in range(seed_start, seed_start + seeds):
-        for m in methods:
+        for m, (variant, hero_extra, ddpo_extra) in ((m, v) for m in methods for v in variants):
             if config is not None:
                 base = load_config_file(config, task=task, method=m)
                 data = base.model_dump()
@@ -246,8 +276,9 @@ def run_cmd(
                 continue
             for t in _split(task or ""):
                 load_task(t)
-                cfgs.append(build_run_config(t, m, preset_name=preset, hero=hero, ddpo=ddpo, seed=seed,
-                                             command=command, **fields))
+                cfgs.append(build_run_config(t, m, preset_name=preset, hero={**hero, **hero_extra},
+                                             ddpo={**ddpo, **ddpo_extra}, seed=seed, command=command,
+                                             variant=variant, **fields))
     run_many(cfgs, out)
     _print_summary(_collect(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
@@ -327,6 +358,19 @@ def report_cmd(
     path = build_report(run_dirs, out, fmt, target=target, clip=clip, blip=blip, imagereward=imagereward,  # type: ignore[arg-type]
                         samples=samples, seed=seed, command=command)
     console.print(f"report written to {path} (plots, samples and CSV tables beside it)")
+
+
+@app.command("bench")
+def bench_cmd(
+    full: Annotated[bool, typer.Option("--full/--no-full", help="Also time a full toy HERO run (minutes).")] = True,
+    task: Annotated[str, typer.Option("--task", help="Task of the full run.")] = "toy-black-cat",
+    budget: Annotated[int, typer.Option("--budget", help="Feedback budget of the full run.")] = 512,
+    batch: Annotated[int, typer.Option("--batch", help="Images per epoch of the full run.")] = 64,
+) -> None:
+    """Print speed and memory figures as JSON: sampler vs diffusers' pipeline, and a full toy HERO run."""
+    from hero_bench import bench
+
+    bench.main(full=full, task=task, budget=budget, batch=batch)
 
 
 @toy_app.command("train")

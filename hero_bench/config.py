@@ -42,7 +42,13 @@ class RunConfig(BaseModel):
     hero: HeroConfig = Field(default_factory=HeroConfig)
     ddpo: DDPOConfig = Field(default_factory=DDPOConfig)
     method_options: dict[str, Any] = Field(default_factory=dict)
+    variant: str = Field(default="", description="label of a swept setting, e.g. 'best_ratio=1.0' (folder and tables)")
     command: str = ""
+
+    @property
+    def label(self) -> str:
+        """Method name plus the swept setting, if any: what tables and folders are keyed by."""
+        return f"{self.method}+{self.variant}" if self.variant else self.method
 
     @property
     def epochs(self) -> int:

@@ -117,10 +117,16 @@ def evaluate(
     seed: int = 0,
     settings: SamplingSettings | None = None,
     noise: torch.Tensor | None = None,
+    prompts: Sequence[str] | None = None,
 ) -> Evaluation:
-    """Success of `pipe` on `task` over `n` images from seeded noise (or the given noise), by `judge`."""
+    """Success of `pipe` on `task` over `n` images from seeded noise (or the given noise), by `judge`.
+
+    `prompts` default to the task's evaluation prompts spread over the images; methods that rewrite prompts
+    (enhanced prompts, DreamBooth's identifier) pass their own."""
     settings = settings or SamplingSettings(num_inference_steps=task.default_steps)
     noise = seeded_noise(pipe, n, seed) if noise is None else noise
-    prompts = spread_prompts(task.eval_prompts, noise.shape[0])
+    prompts = spread_prompts(task.eval_prompts, noise.shape[0]) if prompts is None else list(prompts)
+    if len(prompts) != noise.shape[0]:
+        raise ValueError(f"got {len(prompts)} evaluation prompts for {noise.shape[0]} noises")
     images = generate_images(pipe, prompts, noise, settings, seed=seed)
     return Evaluation(task.name, prompts, images, judge.judge(images, task, prompts), seed, settings)

@@ -46,9 +46,9 @@ DONE = "done.json"
 
 
 def run_dir_for(root: Path, cfg: RunConfig) -> Path:
-    """<root>/<task>/<method>/seed<k>: one folder per (task, method, seed)."""
+    """<root>/<task>/<method>[+<variant>]/seed<k>: one folder per (task, method, setting, seed)."""
     task_name = Path(cfg.task).stem if cfg.task.endswith((".yaml", ".yml")) else cfg.task
-    return Path(root) / task_name / cfg.method / f"seed{cfg.seed}"
+    return Path(root) / task_name / cfg.label / f"seed{cfg.seed}"
 
 
 def _image_hash(img: Image.Image) -> str:
@@ -84,7 +84,8 @@ class Run:
             raise ValueError(f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} "
                              "sampling steps")
         self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, dtype=torch.float32)
-        self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.rows: list[dict[str, Any]] = []
         self.epoch = 0
@@ -135,7 +136,7 @@ class Run:
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
             self._checkpoint()
-        epochs = self.cfg.epochs if self.method.trains else 0
+        epochs = self.method.num_epochs() if self.method.trains else 0
         bar = tqdm(range(self.epoch + 1, epochs + 1), desc=f"{self.cfg.task} {self.cfg.method} seed{self.cfg.seed}",
                    unit="epoch", disable=not self.progress, initial=self.epoch, total=epochs)
         for epoch in bar:
@@ -172,7 +173,7 @@ class Run:
 
     def method_feedback(self, images: list[Image.Image], prompts: list[str]) -> Feedback:
         """Ask the training oracle (charged to the budget) — only for methods that use feedback."""
-        if not self.method.uses_feedback:  # monitoring only: the free judge, never a person or the budget
+        if not self.method.wants_feedback():  # monitoring only: the free judge, never a person or the budget
             return self.judge.judge(images, self.task, prompts)
         fb = self.oracle.judge(images, self.task, prompts)
         self.feedback_used += len(images)
@@ -192,7 +193,7 @@ class Run:
     def _evaluate(self, epoch: int) -> Evaluation:
         noise = self.method.eval_noise(self.cfg.eval_n, self.cfg.eval_seed)
         ev = evaluate(self.pipe, self.task, self.judge, n=self.cfg.eval_n, seed=self.cfg.eval_seed,
-                      settings=self.settings, noise=noise)
+                      settings=self.settings, noise=noise, prompts=self.method.eval_prompts(self.cfg.eval_n))
         out = self.folder / "eval" / f"epoch_{epoch:03d}"
         out.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(ev.images):
@@ -206,10 +207,11 @@ class Run:
         ev = self._evaluate(epoch)
         lo, hi = wilson_interval(ev.successes, ev.n)
         self.rows.append({
-            "method": self.cfg.method, "task": self.task.name, "seed": self.cfg.seed, "epoch": epoch,
+            "method": self.cfg.label, "base_method": self.cfg.method, "variant": self.cfg.variant,
+            "task": self.task.name, "seed": self.cfg.seed, "epoch": epoch,
             "feedback_used": self.feedback_used, "success_rate": ev.success_rate, "success_ci_low": lo,
             "success_ci_high": hi, "n_eval": ev.n, "oracle": self.cfg.oracle, "judge": self.cfg.judge,
-            "uses_feedback": self.method.uses_feedback,
+            "uses_feedback": type(self.method).uses_feedback,
             "train_good_fraction": (fb.n_good / len(fb)) if fb is not None else float("nan"),
             "wall_time_s": round(time.time() - t0, 3), **{f"stat_{k}": v for k, v in stats.items()},
         })

@@ -2,6 +2,11 @@
 # The README's test command: create/refresh .venv, install the project with its test extras, run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Browser tests (human labelling page, HTML report) drive Debian's Chromium through Playwright.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "warning: could not install chromium; browser tests will be skipped" >&2
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hero_bench.methods.base import Method, RunContext
-from hero_bench.registry import Registry
+from hero_bench.registry import Registry, lazy
 
 METHODS: Registry[Method] = Registry("method")
 
@@ -37,6 +37,16 @@ def _pretrained_factory() -> Method:
 for _name, (_overrides, _doc) in HERO_VARIANTS.items():
     METHODS.register(_name, _hero_factory, _doc)
 METHODS.register("sd-pretrained", _pretrained_factory, "Stable Diffusion as is, random noise: the floor")
+
+# -- baselines (issue 4); per-method settings come from RunConfig.method_options -------------------------
+METHODS.register("d3po-style", lazy("hero_bench.baselines.d3po:D3PO"),
+                 "D3PO: online per-step DPO on good/bad (and best) pairs against the frozen pretrained model")
+METHODS.register("dreambooth", lazy("hero_bench.baselines.dreambooth:DreamBooth"),
+                 "DreamBooth-LoRA with prior preservation on the 4 best images the oracle picks from SD samples")
+METHODS.register("ddpo-reward", lazy("hero_bench.baselines.ddpo_reward:DDPOReward"),
+                 "DDPO with a pretrained reward model (PickScore-style CLIP; the toy CLIP on the toy world)")
+METHODS.register("sd-enhanced", lazy("hero_bench.baselines.enhanced:Enhanced"),
+                 "Stable Diffusion prompted with an enhanced prompt (task table or an OpenAI-compatible LLM)")
 
 
 def method_overrides(name: str) -> dict[str, Any]:

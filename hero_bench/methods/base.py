@@ -31,6 +31,8 @@ class RunContext:
     task: Task
     config: RunConfig
     settings: SamplingSettings
+    folder: Path | None = None
+    """The run folder, for methods that keep files beside the run (e.g. sd-enhanced's prompt cache)."""
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -49,6 +51,14 @@ class Method(ABC):
     def setup(self, ctx: RunContext) -> None:
         """Called once before the first epoch (attach LoRA, build networks, seed generators)."""
         self.ctx = ctx
+
+    def num_epochs(self) -> int:
+        """Training epochs the loop runs (default budget // batch; ddpo-reward trains 50 in the paper)."""
+        return self.ctx.config.epochs
+
+    def wants_feedback(self) -> bool:
+        """Whether the training oracle judges the next batch (charged to the budget)."""
+        return self.uses_feedback
 
     def training_prompts(self, n: int) -> list[str]:
         """Prompts of the next training batch (default: the task's training prompt)."""

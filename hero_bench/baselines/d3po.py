@@ -1,0 +1,255 @@
+# mypy: disable-error-code="attr-defined"
+"""`d3po-style`: online DPO on denoising trajectories (Yang et al., 2024, "Using human feedback to fine-tune
+diffusion models without any reward model").
+
+D3PO treats each DDIM step of a trajectory as one step of an MDP and applies the DPO objective to every
+step of a preferred/dispreferred pair that shares the prompt and the initial noise z_T:
+
+    L = -log sigmoid( beta * [ log clip(p_theta(w_t) / p_ref(w_t)) - log clip(p_theta(l_t) / p_ref(l_t)) ] )
+
+with p(x_t) the Gaussian density of the stored transition z_t -> z_{t-1}, p_ref the frozen pretrained
+model (the LoRA adapter switched off) and clip(r) = min(max(r, 1 - eps), 1 + eps). Defaults follow the
+authors' release for training from human feedback (yk7333/d3po, scripts/train.py with config/base.py):
+beta = 0.1, eps = 0.2 (hard-coded there; their reward-model script uses the config's 0.1), lr = 3e-5,
+AdamW weight decay 1e-4, every denoising step trained (timestep_fraction = 1), one pair per optimiser
+step with gradients accumulated over that pair's steps, grad-norm clip 1.0, log-densities averaged over
+latent dimensions. As in that setting, images come in groups sharing the prompt and z_T (they used 7)
+and pairs are formed inside each group.
+
+Binary feedback plus one best image gives three preference levels (best > good > bad); every pair of a
+group whose levels differ is a training pair: good vs bad, and best vs the others, so a group where all
+are good still trains on best vs rest. A group where all are bad has no pair and costs no compute. The
+budget is the run loop's: every image judged by the training oracle counts, exactly as for HERO.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import StableDiffusionPipeline
+from PIL import Image
+from pydantic import Field
+
+from hero_bench.baselines.common import LoraOptimizer, OptimizerOptions, parse_options
+from hero_bench.methods.base import Method, RunContext
+from hero_bench.models import attach_lora, lora_disabled, save_lora
+from hero_bench.oracles.base import Feedback
+from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise_pred
+
+Tensor = torch.Tensor
+
+BEST, GOOD, BAD = 2, 1, 0
+
+
+class D3POOptions(OptimizerOptions):
+    """`method_options` of d3po-style; defaults are D3PO's released settings."""
+
+    beta: float = Field(default=0.1, gt=0, description="DPO temperature (D3PO: 0.1)")
+    ratio_clip: float = Field(default=0.2, gt=0, lt=1, description="policy/reference ratio clipped to 1 +- this")
+    learning_rate: float = Field(default=3e-5, gt=0)
+    group_size: int = Field(default=7, ge=2, description="images per group sharing prompt and z_T (D3PO: 7)")
+    share_noise: bool = Field(default=True, description="images of a group start from the same z_T (D3PO)")
+    use_best: bool = Field(default=True, description="rank the oracle's best above the other good images")
+    timestep_fraction: float = Field(default=1.0, gt=0, le=1, description="share of denoising steps trained")
+    pair_batch_size: int = Field(default=1, ge=1, description="pairs per minibatch")
+    grad_accum_steps: int = Field(default=1, ge=1, description="minibatches per optimiser step")
+    inner_epochs: int = Field(default=1, ge=1, description="passes over each batch's pairs")
+    max_pairs: int | None = Field(default=None, ge=1, description="cap on pairs per batch (random subset)")
+
+
+# --------------------------------------------------------------------------------------- preference pairs
+
+
+def preference_levels(feedback: Feedback, use_best: bool = True) -> list[int]:
+    """best = 2, other good = 1, bad = 0 (best collapses into good when `use_best` is off)."""
+    levels = [GOOD if g else BAD for g in feedback.good]
+    if use_best and feedback.best is not None:
+        levels[feedback.best] = BEST
+    return levels
+
+
+def preference_pairs(
+    feedback: Feedback, group_size: int, use_best: bool = True, prompts: Sequence[str] | None = None
+) -> list[tuple[int, int]]:
+    """(preferred, dispreferred) index pairs inside each group of `group_size` consecutive images.
+
+    Only images with the same prompt are compared (DPO compares two responses to one query).
+    """
+    if group_size < 2:
+        raise ValueError(f"group_size must be >= 2, got {group_size}")
+    levels = preference_levels(feedback, use_best)
+    n = len(levels)
+    if prompts is not None and len(prompts) != n:
+        raise ValueError(f"got {len(prompts)} prompts for {n} labels")
+    pairs = []
+    for start in range(0, n, group_size):
+        group = range(start, min(start + group_size, n))
+        for i in group:
+            for j in group:
+                same_prompt = prompts is None or prompts[i] == prompts[j]
+                if levels[i] > levels[j] and same_prompt:
+                    pairs.append((i, j))
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------------- loss
+
+
+def d3po_loss(logp_w: Tensor, ref_w: Tensor, logp_l: Tensor, ref_l: Tensor, beta: float, ratio_clip: float) -> Tensor:
+    """Per-pair D3PO loss of one denoising step (to minimise); log-densities of the preferred (w) and
+    dispreferred (l) transitions under the policy and the reference. Clipping the ratio to 1 +- eps
+    (in log space, the same thing) zeroes the gradient of a pair once the policy has moved far enough."""
+    lo, hi = math.log1p(-ratio_clip), math.log1p(ratio_clip)
+    log_ratio_w = (logp_w - ref_w).clamp(lo, hi)
+    log_ratio_l = (logp_l - ref_l).clamp(lo, hi)
+    return -F.logsigmoid(beta * (log_ratio_w - log_ratio_l))
+
+
+def transition_log_probs(pipe: StableDiffusionPipeline, traj: Trajectory, samples: Tensor, steps: Tensor) -> Tensor:
+    """log p(z_{s+1} | z_s) of the stored transitions (samples[i], steps[i]) under the pipe's current
+    UNet, averaged over latent dimensions (D3PO's and DDPO's scale), [N]. Same CFG and DDIM arithmetic as
+    sampling, so an untrained adapter reproduces the sampler's log-probs."""
+    scheduler = pipe.scheduler
+    device = pipe._execution_device
+    if scheduler.num_inference_steps != traj.num_inference_steps:
+        scheduler.set_timesteps(traj.num_inference_steps, device=device)
+    if not torch.equal(scheduler.timesteps.cpu(), traj.timesteps.cpu()):
+        raise ValueError("the trajectory's timesteps differ from the pipeline scheduler's; resample it")
+    here = traj.latents.device
+    samples, steps = samples.to(here), steps.to(here)
+    latents = traj.latents[samples, steps].to(device)
+    next_latents = traj.latents[samples, steps + 1].to(device)
+    timesteps = traj.timesteps.to(device)[steps.to(device)]
+    embeds = traj.prompt_embeds.select(samples.cpu()).to(device)
+    noise_pred = guided_noise_pred(pipe, latents, timesteps, embeds, traj.guidance_scale)
+    _, log_prob = ddim_step_with_logprob(scheduler, noise_pred, timesteps, latents, traj.eta, prev_sample=next_latents)
+    return log_prob / math.prod(traj.latents.shape[2:])
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+class D3POTrainer:
+    """Applies the per-step DPO update to the UNet's LoRA weights against the adapter-free reference."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, options: D3POOptions, seed: int = 0) -> None:
+        self.pipe = pipe
+        self.options = options
+        self.opt = LoraOptimizer(pipe, options, seed)
+
+    @torch.no_grad()
+    def reference_log_probs(self, traj: Trajectory, samples: Tensor, steps: Tensor, chunk: int = 32) -> Tensor:
+        """[len(samples), len(steps)] log-densities under the frozen pretrained model (LoRA off)."""
+        out = torch.empty(len(samples), len(steps))
+        with lora_disabled(self.pipe):
+            for col, step in enumerate(steps.tolist()):
+                for start in range(0, len(samples), chunk):
+                    rows = samples[start : start + chunk]
+                    at = torch.full((len(rows),), step, dtype=torch.long)
+                    out[start : start + len(rows), col] = transition_log_probs(self.pipe, traj, rows, at).cpu()
+        return out
+
+    def update(self, traj: Trajectory, pairs: Sequence[tuple[int, int]]) -> dict[str, float]:
+        """One D3PO pass over `pairs` of `traj`; returns mean loss, margin, accuracy, clip fraction, ..."""
+        o = self.options
+        gen = self.opt.generator
+        pair_t = torch.tensor(list(pairs), dtype=torch.long).reshape(-1, 2)
+        if len(pair_t) == 0:
+            return {"pairs": 0.0}
+        if o.max_pairs is not None and len(pair_t) > o.max_pairs:
+            pair_t = pair_t[torch.randperm(len(pair_t), generator=gen)[: o.max_pairs]]
+        finite = torch.isfinite(traj.log_probs.detach().cpu()).all(dim=0)
+        candidates = torch.nonzero(finite).flatten()  # steps with a density (not a zero-variance last step)
+        if len(candidates) == 0:
+            raise ValueError("no denoising step has a finite log-probability; sample with eta > 0")
+        involved = torch.unique(pair_t)
+        ref = torch.full(traj.log_probs.shape, float("nan"))
+        ref[involved[:, None], candidates[None, :]] = self.reference_log_probs(traj, involved, candidates)
+        k = max(1, int(len(candidates) * o.timestep_fraction))
+        rows: list[Tensor] = []  # per (minibatch, step): loss, margin, accuracy, clipfrac
+        norms: list[float] = []
+        self.pipe.unet.eval()
+        for _ in range(o.inner_epochs):
+            minibatches = pair_t[torch.randperm(len(pair_t), generator=gen)].split(o.pair_batch_size)
+            for start in range(0, len(minibatches), o.grad_accum_steps):
+                group = minibatches[start : start + o.grad_accum_steps]
+                for mb in group:
+                    # one random step order per minibatch (D3PO shares it across an image group)
+                    chosen = candidates[torch.randperm(len(candidates), generator=gen)[:k]]
+                    for step in chosen.tolist():
+                        loss, metrics = self._step_loss(traj, mb, step, ref)
+                        (loss / (len(group) * k)).backward()
+                        rows.append(metrics)
+                norms.append(self.opt.step())
+        means = torch.stack(rows).mean(dim=0).tolist()
+        stats = dict(zip(("loss", "margin", "accuracy", "clipfrac"), means, strict=True))
+        stats.update(pairs=float(len(pair_t)), steps_per_pair=float(k), grad_norm=sum(norms) / len(norms),
+                     optimizer_steps=float(self.opt.steps))
+        return stats
+
+    def _step_loss(self, traj: Trajectory, mb: Tensor, step: int, ref: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean D3PO loss of the pairs `mb` [m, 2] at one denoising step, and detached metrics. An image in
+        several pairs of the minibatch goes through the UNet once."""
+        o = self.options
+        device = self.pipe._execution_device
+        images, inverse = torch.unique(mb.flatten(), return_inverse=True)
+        at = torch.full((len(images),), step, dtype=torch.long)
+        logp = transition_log_probs(self.pipe, traj, images, at).float()[inverse.reshape(mb.shape).to(device)]
+        lp_w, lp_l = logp[:, 0], logp[:, 1]
+        rw, rl = ref[mb[:, 0], step].to(device), ref[mb[:, 1], step].to(device)
+        loss = d3po_loss(lp_w, rw, lp_l, rl, o.beta, o.ratio_clip).mean()
+        with torch.no_grad():
+            log_r = torch.cat([lp_w - rw, lp_l - rl])
+            margin = o.beta * (lp_w - rw - (lp_l - rl))
+            clipped = ((log_r < math.log1p(-o.ratio_clip)) | (log_r > math.log1p(o.ratio_clip))).float().mean()
+            metrics = torch.stack([loss, margin.mean(), (margin > 0).float().mean(), clipped]).cpu()
+        return loss, metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt.load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------------------------- method
+
+
+class D3PO(Method):
+    """Online D3PO on the run's feedback: grouped sampling, within-group preference pairs, per-step DPO."""
+
+    name = "d3po-style"
+
+    def setup(self, ctx: RunContext) -> None:
+        super().setup(ctx)
+        self.options = parse_options(D3POOptions, ctx.config.method_options, self.name)
+        attach_lora(ctx.pipe, rank=ctx.config.lora_rank, init_seed=ctx.config.seed)
+        self.trainer = D3POTrainer(ctx.pipe, self.options, seed=ctx.config.seed)
+
+    def initial_noise(self, n: int, generator: torch.Generator) -> Tensor:
+        """Groups of `group_size` images share one z_T (the last group may be smaller)."""
+        if not self.options.share_noise:
+            return super().initial_noise(n, generator)
+        g = self.options.group_size
+        base = torch.randn((math.ceil(n / g), *self.ctx.latent_shape), generator=generator)
+        return base.repeat_interleave(g, dim=0)[:n]
+
+    def update(self, traj: Trajectory, images: list[Image.Image], feedback: Feedback) -> dict[str, float]:
+        pairs = preference_pairs(feedback, self.options.group_size, self.options.use_best, traj.prompts)
+        stats = self.trainer.update(traj, pairs)
+        stats["good_fraction"] = feedback.n_good / len(feedback)
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d3po": self.trainer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(state["d3po"])
+
+    def save_artifacts(self, folder: Path) -> None:
+        save_lora(self.ctx.pipe, folder / "lora")
