@@ -229,6 +229,9 @@ def run_cmd(
     clip_range: Annotated[float | None, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
     flip_prob: Annotated[float | None, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
+    oracle_model: Annotated[str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle.")] = None,
+    oracle_option: Annotated[list[str] | None, typer.Option(
+        "--oracle-option", help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800, margin=0.02.")] = None,
     sweep: Annotated[str | None, typer.Option("--sweep", help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
                                               "or feature_source=z0,x1 (runs every method at each value).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")] = None,
@@ -253,8 +256,20 @@ def run_cmd(
     hero = {k: v for k, v in dict(best_ratio=best_ratio, noise_variance=noise_variance, triplet_margin=triplet_margin,
                                   embedding_lr=embedding_lr).items() if v is not None}
     ddpo = {k: v for k, v in dict(learning_rate=lr, k_steps=k_steps, clip_range=clip_range).items() if v is not None}
+    oracle_options: dict = {}
     if flip_prob is not None:
-        fields["oracle_options"] = {"flip_prob": flip_prob}
+        oracle_options["flip_prob"] = flip_prob
+    if oracle_model is not None:
+        oracle_options["model"] = oracle_model
+    for item in oracle_option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--oracle-option expects KEY=VALUE, got {item!r}")
+        import yaml
+
+        oracle_options[key.strip()] = yaml.safe_load(value)
+    if oracle_options:
+        fields["oracle_options"] = oracle_options
     command = "hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if task is None and config is None:
         _fail("name a task with --task (see `hero-bench tasks`) or a settings file with --config")
@@ -371,6 +386,97 @@ def bench_cmd(
     from hero_bench import bench
 
     bench.main(full=full, task=task, budget=budget, batch=batch)
+
+
+@app.command("oracles")
+def oracles_cmd(json_out: JsonOpt = False) -> None:
+    """List the feedback oracles and what each needs (nothing, weights, an endpoint, or a person)."""
+    from hero_bench.oracles import describe_oracles
+
+    rows = describe_oracles()
+    if json_out:
+        print(json.dumps(rows))
+        return
+    table = Table(title="hero-bench oracles (--oracle for training feedback, --judge for success rates)")
+    for col in ("name", "needs", "what it is", "how to provide it"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["needs"], r["description"], r["detail"])
+    console.print(table)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    task: Annotated[str, typer.Option("--task", help="Toy task to calibrate on (its renders or model samples).")],
+    oracle: Annotated[str, typer.Option("--oracle", help="Oracle to calibrate (clip) or to measure (any).")] = "clip",
+    oracle_model: Annotated[str | None, typer.Option(
+        "--oracle-model", help="CLIP folder / hub id / open_clip:ARCH:FILE (default: the toy CLIP).")] = None,
+    n: Annotated[int, typer.Option("--n", min=4, help="Images (half fit the margin, half measure it).")] = 200,
+    seed: SeedOpt = 0,
+    source: Annotated[str, typer.Option("--source", help="render: toy renders; model: images of --model.")] = "render",
+    model: ModelOpt = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Store the margin beside the CLIP weights.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit a proxy oracle's margin against the exact simulated oracle; report accuracy and Cohen's kappa."""
+    import dataclasses
+
+    from hero_bench.oracles import ORACLES
+    from hero_bench.oracles.calibrate import calibrate, measure_agreement, save_margin
+    from hero_bench.tasks.loader import load_task
+
+    t = load_task(task)
+    if source not in ("render", "model"):
+        _fail(f"--source must be 'render' or 'model', got {source!r}")
+    options = {"model": oracle_model} if oracle_model else {}
+    proxy = ORACLES.create(oracle, seed=seed, **options)
+    images = None
+    if source == "model":
+        from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
+
+        pipe = _pipeline(model)
+        prompts = spread_prompts(t.eval_prompts, n)
+        images = generate_images(pipe, prompts, seeded_noise(pipe, n, seed), _settings(t, None, 5.0, 1.0), seed=seed)
+    if not hasattr(proxy, "scores"):  # no margin to fit: measure agreement only
+        agreement = measure_agreement(proxy, t, n=n, seed=seed, images=images)
+        if json_out:
+            print(json.dumps({"task": t.name, "oracle": oracle, **dataclasses.asdict(agreement)}))
+        else:
+            console.print(f"{t.name}: '{oracle}' agrees with the exact oracle on {agreement.n} images: accuracy "
+                          f"{agreement.accuracy:.3f}, kappa {agreement.kappa:.3f}")
+        return
+    report = calibrate(proxy, t, n=n, seed=seed, images=images)
+    saved = None
+    folder = getattr(proxy, "margins_folder", None)
+    if save and report.improved and folder is not None:
+        saved = save_margin(folder, report)
+    if json_out:
+        print(json.dumps({**report.to_dict(), "improved": report.improved, "saved": str(saved) if saved else None}))
+        return
+    console.print(report.summary())
+    if saved:
+        console.print(f"margin saved to {saved}; `--oracle {oracle}` now uses it for {t.name}")
+    elif save and folder is None:
+        console.print(f"not saved (weights are not a local folder): pass margin={report.margin:.4f} to the oracle")
+
+
+@app.command("label")
+def label_cmd(
+    task: Annotated[str, typer.Option("--task", help="Toy task whose renders you label.")] = "toy-blue-circle",
+    batches: Annotated[int, typer.Option("--batches", min=1, help="Number of batches.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 8,
+    seed: SeedOpt = 0,
+    store: Annotated[Path, typer.Option("--store", help="SQLite label file.")] = Path("runs/human_labels.sqlite"),
+    host: Annotated[str, typer.Option("--host", help="Serve on this address (not 127.0.0.1: exposed).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port of the labelling page (0: any free port).")] = 8765,
+) -> None:
+    """Practise the labelling page on toy renders (no model); rerunning resumes at the first unlabelled batch."""
+    from hero_bench.oracles.human.practice import run_practice
+
+    records = run_practice(task, batches, batch_size, seed, store, None, host, port,
+                           announce=lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True))
+    agree = sum(r["agreement"] for r in records) / len(records)
+    console.print(f"done: {len(records)} batches; your labels agree with the exact rule on {agree:.0%} of images")
 
 
 @toy_app.command("train")

@@ -74,6 +74,9 @@ class Run:
             self.cfg = cfg = cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)})
         self.method: Method = METHODS.create(cfg.method)
         oracle_options = {"seed": cfg.seed, **cfg.oracle_options}
+        if cfg.oracle == "human":  # one label store per run folder; the page shows budget progress
+            oracle_options.setdefault("run_id", str(Path(folder).resolve()))
+            oracle_options.setdefault("budget", cfg.budget)
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
         self.judge: Oracle = ORACLES.create(cfg.judge, seed=cfg.seed + 1)
         self.settings = SamplingSettings(
@@ -145,6 +148,9 @@ class Run:
             self.epoch = epoch
             self._record(epoch, t0, stats, fb)
             self._checkpoint()
+            report = getattr(self.oracle, "report_progress", None)  # e.g. the human page's live chart
+            if report is not None:
+                report(epoch, self.feedback_used, self.cfg.budget, self.rows[-1]["success_rate"])
             bar.set_postfix(success=f"{self.rows[-1]['success_rate']:.2f}", feedback=self.feedback_used)
         if self.method.trains:
             self.method.save_artifacts(self.folder / "final")

@@ -10,4 +10,44 @@ ORACLES.register(
     "toy world only: parses the image and applies the task's check (exact unless noise is asked for)",
 )
 
-__all__ = ["ORACLES", "Feedback", "Oracle"]
+# -- proxies, judges and a person (issue 5) ---------------------------------------------------------------
+ORACLES.register(
+    "clip",
+    lazy("hero_bench.oracles.clip:ClipOracle"),
+    "CLIP proxy: good when the task's positive texts beat its negatives by a calibrated margin",
+)
+ORACLES.register(
+    "blip-vqa",
+    lazy("hero_bench.oracles.blip_vqa:BlipVQAOracle"),
+    "BLIP VQA proxy: good when every yes/no question of the task gets its expected answer",
+)
+ORACLES.register(
+    "vlm",
+    lazy("hero_bench.oracles.vlm:VLMOracle"),
+    "VLM judge: a vision-language model reads the success condition and returns a JSON verdict",
+)
+ORACLES.register(
+    "human",
+    lazy("hero_bench.oracles.human:HumanOracle"),
+    "a person labels each batch on a local web page (good/bad, one best)",
+)
+
+ORACLE_NEEDS: dict[str, tuple[str, str]] = {
+    "simulated": ("nothing", "toy-world tasks only"),
+    "clip": ("weights", "the toy CLIP (hero-bench toy train), a CLIPModel folder/hub id, or open_clip:ARCH:FILE"),
+    "blip-vqa": ("weights", "a BlipForQuestionAnswering folder or hub id, e.g. Salesforce/blip-vqa-base"),
+    "vlm": ("endpoint", "an OpenAI-compatible URL + model + key (HERO_VLM_*), or a local VLM folder (weights)"),
+    "human": ("person", "someone at a browser; serves http://127.0.0.1:<port>/?token=..."),
+}
+
+
+def describe_oracles() -> list[dict[str, str]]:
+    """One row per oracle for `hero-bench oracles`: name, what it needs (weights/endpoint/person), one line."""
+    rows = []
+    for name, line in ORACLES.describe().items():
+        needs, detail = ORACLE_NEEDS.get(name, ("?", ""))
+        rows.append({"name": name, "needs": needs, "detail": detail, "description": line})
+    return rows
+
+
+__all__ = ["ORACLES", "Feedback", "Oracle", "describe_oracles"]
