@@ -22,7 +22,16 @@ from hero_bench.toyworld.render import WALL, mirror, render
 from hero_bench.toyworld.scene import CANVAS, COLOURS, SHAPES, Box, Obj, Reflection, Scene
 
 TASK_SUCCESS_RATE = 0.4
-"""Probability that a scene captioned with a task prompt satisfies that task (before model error)."""
+"""Base probability that a scene captioned with a task prompt satisfies that task (before model error)."""
+
+CALIBRATED_SUCCESS_RATES: dict[str, float] = {
+    "toy-hand": 0.22, "toy-blue-circle": 0.22, "toy-black-cat": 0.5, "toy-narcissus": 0.5,
+    "toy-mountain": 0.25, "toy-safety": 0.2,
+}
+"""Per-task rates in the UNet's training data, chosen so that the trained model (whose errors and CFG shift
+the rate: simple scenes come out right more often than drawn, boxes and reflections less) lands inside the
+15-50% band of the paper's pretrained SD. Measured with the base rate, the first model succeeded 59% (hand),
+59% (blue-circle), 17% (black-cat), 20% (narcissus), 60% (mountain) and 64% (safety) of the time."""
 
 SHARP_PROMPTS = ("a sharp shape", "a pointy shape", "a spiky shape", "a jagged shape", "a prickly shape")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
@@ -286,22 +295,24 @@ TASK_FRACTION = 0.45
 """Share of training examples drawn from the task families (the rest are generic, truthful captions)."""
 
 
-def sample_example(rng: np.random.Generator) -> Example:
-    """Draw one training example from the full data mixture (redrawing the rare unplaceable layout)."""
+def sample_example(rng: np.random.Generator, success_rates: dict[str, float] | None = None) -> Example:
+    """Draw one training example from the full data mixture (redrawing the rare unplaceable layout).
+
+    `success_rates` overrides TASK_SUCCESS_RATE per task family."""
     while True:
         try:
-            return _sample_example(rng)
+            return _sample_example(rng, success_rates or {})
         except RuntimeError:
             continue
 
 
-def _sample_example(rng: np.random.Generator) -> Example:
+def _sample_example(rng: np.random.Generator, success_rates: dict[str, float]) -> Example:
     gap = None
     if rng.random() < TASK_FRACTION:
         family = list(TASK_FAMILIES)[int(rng.integers(len(TASK_FAMILIES)))]
         prompts, make = TASK_FAMILIES[family]
         caption = prompts[int(rng.integers(len(prompts)))]
-        scene, gap = make(rng, bool(rng.random() < TASK_SUCCESS_RATE))
+        scene, gap = make(rng, bool(rng.random() < success_rates.get(family, TASK_SUCCESS_RATE)))
     else:
         r = rng.random()
         if r < 0.4:
@@ -315,10 +326,10 @@ def _sample_example(rng: np.random.Generator) -> Example:
     return Example(render(scene, gap), scene, caption)
 
 
-def sample_examples(seed: int, n: int) -> list[Example]:
-    """`n` examples, deterministic in `seed`."""
+def sample_examples(seed: int, n: int, success_rates: dict[str, float] | None = None) -> list[Example]:
+    """`n` examples, deterministic in `seed` (and the success rates)."""
     rng = np.random.default_rng(seed)
-    return [sample_example(rng) for _ in range(n)]
+    return [sample_example(rng, success_rates) for _ in range(n)]
 
 
 def sample_batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:

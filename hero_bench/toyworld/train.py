@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hero_bench.toyworld.dataset import sample_examples
+from hero_bench.toyworld.dataset import CALIBRATED_SUCCESS_RATES, sample_examples
 
 DEFAULT_OUT = Path(__file__).parent / "assets" / "tiny-sd"
 CLIP_SUBFOLDER = "toy_clip"
@@ -60,6 +60,8 @@ class TrainConfig:
     unet_lr: float = 8e-4
     cond_dropout: float = 0.1
     ema_decay: float = 0.999
+    task_success_rates: dict[str, float] = field(default_factory=lambda: dict(CALIBRATED_SUCCESS_RATES))
+    """How often a task-prompt caption is right in the UNet's data (see dataset.CALIBRATED_SUCCESS_RATES)."""
     threads: int = 1
     """Torch threads per process: 1 is fastest on a shared 2-core machine and the text and VAE stages run
     side by side; results are bit-identical only for the same thread count."""
@@ -274,8 +276,10 @@ def train_unet(unet, latents: torch.Tensor, text_states: torch.Tensor, caption_i
 STAGES = ("text", "vae", "unet")
 
 
-def _data(cfg: TrainConfig) -> tuple[np.ndarray, list[str]]:
-    examples = sample_examples(cfg.seed, cfg.n_examples)
+def _data(cfg: TrainConfig, calibrated: bool = False) -> tuple[np.ndarray, list[str]]:
+    """The seeded training scenes. Only the UNet sees the per-task calibrated success rates: the tokenizer,
+    CLIP and VAE learn words and pixels, which do not depend on how often a caption is right."""
+    examples = sample_examples(cfg.seed, cfg.n_examples, cfg.task_success_rates if calibrated else None)
     return np.stack([e.image for e in examples]), [e.caption for e in examples]
 
 
@@ -301,7 +305,9 @@ def stage_vae(cfg: TrainConfig, out: Path) -> None:
     rng = np.random.default_rng([cfg.seed, 2])
     torch.manual_seed(cfg.seed + 2)
     images, _ = _data(cfg)
-    train_vae(make_vae(cfg), images, cfg, rng).save_pretrained(out / "vae")
+    vae = train_vae(make_vae(cfg), images, cfg, rng)
+    # Saved in fp16 now, as it ships: the UNet stage then encodes its latents with exactly the shipped VAE.
+    vae.to(torch.float16).save_pretrained(out / "vae")
 
 
 def stage_unet(cfg: TrainConfig, out: Path, fp16: bool = True) -> None:
@@ -311,7 +317,7 @@ def stage_unet(cfg: TrainConfig, out: Path, fp16: bool = True) -> None:
 
     rng = np.random.default_rng([cfg.seed, 3])
     torch.manual_seed(cfg.seed + 3)
-    images, captions = _data(cfg)
+    images, captions = _data(cfg, calibrated=True)
     tokenizer = CLIPTokenizer.from_pretrained(out / "tokenizer")
     text_encoder = CLIPTextModel.from_pretrained(out / "text_encoder", torch_dtype=torch.float32).eval()
     vae = AutoencoderKL.from_pretrained(out / "vae", torch_dtype=torch.float32).eval()
