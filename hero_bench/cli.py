@@ -17,14 +17,19 @@ from rich.table import Table  # noqa: E402
 
 from hero_bench.errors import HeroBenchError  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Benchmark feedback-driven fine-tuning of text-to-image diffusion models (HERO and baselines).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmark feedback-driven fine-tuning of text-to-image diffusion models (HERO and baselines).",
+)
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 app.add_typer(toy_app, name="toy")
 console = Console()
 err_console = Console(stderr=True)
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noises (and of the oracle's noise).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object instead of tables.")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", help="DDIM steps (default: the task's, 20 on the toy world).")]
@@ -61,8 +66,20 @@ def tasks_cmd(json_out: JsonOpt = False) -> None:
 
     tasks = list_tasks()
     if json_out:
-        print(json.dumps([{"name": t.name, "world": t.world, "category": list(t.category), "prompt": t.prompt,
-                           "eval_prompts": list(t.eval_prompts)} for t in tasks]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": t.name,
+                        "world": t.world,
+                        "category": list(t.category),
+                        "prompt": t.prompt,
+                        "eval_prompts": list(t.eval_prompts),
+                    }
+                    for t in tasks
+                ]
+            )
+        )
         return
     table = Table(title="hero-bench tasks")
     for col in ("name", "world", "category", "training prompt", "mirrors"):
@@ -102,23 +119,40 @@ def generate_cmd(
     images = []
     chunk = settings.batch_size
     for start in tqdm(range(0, n, chunk), desc=f"generating {t.name}", unit="batch", disable=json_out):
-        images += generate_images(pipe, prompts[start : start + chunk], noise[start : start + chunk], settings,
-                                  seed=seed + start)
+        images += generate_images(
+            pipe, prompts[start : start + chunk], noise[start : start + chunk], settings, seed=seed + start
+        )
     fb = judge.judge(images, t, prompts)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, (img, p) in enumerate(zip(images, prompts)):
+    for i, (img, p) in enumerate(zip(images, prompts, strict=False)):
         name = f"{i:04d}.png"
         img.save(out / name)
-        rows.append({"index": i, "file": name, "prompt": p, "good": fb.good[i], "best": fb.best == i,
-                     "reasons": "; ".join(fb.reasons[i]) if fb.reasons else ""})
+        rows.append(
+            {
+                "index": i,
+                "file": name,
+                "prompt": p,
+                "good": fb.good[i],
+                "best": fb.best == i,
+                "reasons": "; ".join(fb.reasons[i]) if fb.reasons else "",
+            }
+        )
     contact_sheet(images, fb.good, fb.best).save(out / "contact_sheet.png")
     with open(out / "verdicts.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    summary = {"task": t.name, "n": n, "seed": seed, "oracle": oracle, "success_rate": round(sum(fb.good) / n, 4),
-               "best": fb.best, "out": str(out), "contact_sheet": str(out / "contact_sheet.png")}
+    summary = {
+        "task": t.name,
+        "n": n,
+        "seed": seed,
+        "oracle": oracle,
+        "success_rate": round(sum(fb.good) / n, 4),
+        "best": fb.best,
+        "out": str(out),
+        "contact_sheet": str(out / "contact_sheet.png"),
+    }
     (out / "verdicts.json").write_text(json.dumps({**summary, "images": rows}, indent=2))
     if json_out:
         print(json.dumps(summary))
@@ -153,8 +187,10 @@ def eval_cmd(
         print(json.dumps(summary))
         return
     lo, hi = summary["ci95"]  # type: ignore[misc]
-    console.print(f"{t.name}: success rate {result.success_rate:.3f} ({result.successes}/{n}, 95% CI {lo:.3f}-{hi:.3f}), "
-                  f"judge '{judge}', seed {seed}")
+    console.print(
+        f"{t.name}: success rate {result.success_rate:.3f} ({result.successes}/{n}, 95% CI {lo:.3f}-{hi:.3f}), "
+        f"judge '{judge}', seed {seed}"
+    )
 
 
 def _split(text: str) -> list[str]:
@@ -171,8 +207,15 @@ def _print_summary(table, target: float, title: str) -> None:
     for r in summary.itertuples():
         std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
         reach = "not reached" if r.feedback_to_target != r.feedback_to_target else f"{r.feedback_to_target:.0f}"
-        t.add_row(r.task, r.method, str(r.seeds), f"{r.final_success_mean:.3f} +- {std:.3f}", f"{r.feedback_used:.0f}",
-                  reach, f"{r.wall_time_s:.0f} s")
+        t.add_row(
+            r.task,
+            r.method,
+            str(r.seeds),
+            f"{r.final_success_mean:.3f} +- {std:.3f}",
+            f"{r.feedback_used:.0f}",
+            reach,
+            f"{r.wall_time_s:.0f} s",
+        )
     console.print(t)
 
 
@@ -194,19 +237,25 @@ def _sweep_variants(sweep: str | None) -> list[tuple[str, dict, dict]]:
     elif field in DDPOConfig.model_fields:
         side = "ddpo"
     else:
-        _fail(f"--sweep: unknown field {field!r}; HERO fields: {', '.join(HeroConfig.model_fields)}; "
-              f"DDPO fields: {', '.join(DDPOConfig.model_fields)}")
+        _fail(
+            f"--sweep: unknown field {field!r}; HERO fields: {', '.join(HeroConfig.model_fields)}; "
+            f"DDPO fields: {', '.join(DDPOConfig.model_fields)}"
+        )
     out = []
     for raw in _split(values):
         value = yaml.safe_load(raw)
-        out.append((f"{field}={raw}", {field: value} if side == "hero" else {}, {field: value} if side == "ddpo" else {}))
+        out.append(
+            (f"{field}={raw}", {field: value} if side == "hero" else {}, {field: value} if side == "ddpo" else {})
+        )
     return out
 
 
 @app.command("run")
 def run_cmd(
     task: Annotated[str | None, typer.Option("--task", help="Task name(s) or YAML path(s), comma-separated.")] = None,
-    method: Annotated[str, typer.Option("--method", help="Method name(s), comma-separated (see `hero-bench methods`).")] = "hero",
+    method: Annotated[
+        str, typer.Option("--method", help="Method name(s), comma-separated (see `hero-bench methods`).")
+    ] = "hero",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds (0..N-1).")] = 1,
     seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
     budget: Annotated[int | None, typer.Option("--budget", help="Feedback budget per run (paper: 512).")] = None,
@@ -222,19 +271,39 @@ def run_cmd(
     preset: Annotated[str, typer.Option("--preset", help="HERO defaults: paper | official-code.")] = "paper",
     best_ratio: Annotated[float | None, typer.Option("--best-ratio", help="HERO beta (paper: 0.5).")] = None,
     noise_variance: Annotated[float | None, typer.Option("--noise-variance", help="HERO eps0^2 (paper: 0.1).")] = None,
-    triplet_margin: Annotated[float | None, typer.Option("--triplet-margin", help="Triplet margin (paper: 0.5).")] = None,
-    embedding_lr: Annotated[float | None, typer.Option("--embedding-lr", help="E_theta learning rate (paper: 1e-5).")] = None,
+    triplet_margin: Annotated[
+        float | None, typer.Option("--triplet-margin", help="Triplet margin (paper: 0.5).")
+    ] = None,
+    embedding_lr: Annotated[
+        float | None, typer.Option("--embedding-lr", help="E_theta learning rate (paper: 1e-5).")
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="LoRA learning rate (paper: 3e-4).")] = None,
-    k_steps: Annotated[int | None, typer.Option("--k-steps", help="DDPO-K: trained denoising steps (paper: 5).")] = None,
+    k_steps: Annotated[
+        int | None, typer.Option("--k-steps", help="DDPO-K: trained denoising steps (paper: 5).")
+    ] = None,
     clip_range: Annotated[float | None, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
     flip_prob: Annotated[float | None, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
-    oracle_model: Annotated[str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle.")] = None,
-    oracle_option: Annotated[list[str] | None, typer.Option(
-        "--oracle-option", help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800, margin=0.02.")] = None,
-    sweep: Annotated[str | None, typer.Option("--sweep", help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
-                                              "or feature_source=z0,x1 (runs every method at each value).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")] = None,
+    oracle_model: Annotated[
+        str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle.")
+    ] = None,
+    oracle_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--oracle-option", help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800, margin=0.02."
+        ),
+    ] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
+            "or feature_source=z0,x1 (runs every method at each value).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")
+    ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
     target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = 0.5,
 ) -> None:
@@ -250,11 +319,32 @@ def run_cmd(
         table = resume_all(resume)
         _print_summary(table, target, f"resumed {resume}")
         return
-    fields = {k: v for k, v in dict(budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
-                                    guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank).items()
-              if v is not None}
-    hero = {k: v for k, v in dict(best_ratio=best_ratio, noise_variance=noise_variance, triplet_margin=triplet_margin,
-                                  embedding_lr=embedding_lr).items() if v is not None}
+    fields = {
+        k: v
+        for k, v in dict(
+            budget=budget,
+            batch=batch,
+            oracle=oracle,
+            judge=judge,
+            model=model,
+            steps=steps,
+            guidance_scale=cfg,
+            eta=eta,
+            eval_n=eval_n,
+            lora_rank=lora_rank,
+        ).items()
+        if v is not None
+    }
+    hero = {
+        k: v
+        for k, v in dict(
+            best_ratio=best_ratio,
+            noise_variance=noise_variance,
+            triplet_margin=triplet_margin,
+            embedding_lr=embedding_lr,
+        ).items()
+        if v is not None
+    }
     ddpo = {k: v for k, v in dict(learning_rate=lr, k_steps=k_steps, clip_range=clip_range).items() if v is not None}
     oracle_options: dict = {}
     if flip_prob is not None:
@@ -291,9 +381,19 @@ def run_cmd(
                 continue
             for t in _split(task or ""):
                 load_task(t)
-                cfgs.append(build_run_config(t, m, preset_name=preset, hero={**hero, **hero_extra},
-                                             ddpo={**ddpo, **ddpo_extra}, seed=seed, command=command,
-                                             variant=variant, **fields))
+                cfgs.append(
+                    build_run_config(
+                        t,
+                        m,
+                        preset_name=preset,
+                        hero={**hero, **hero_extra},
+                        ddpo={**ddpo, **ddpo_extra},
+                        seed=seed,
+                        command=command,
+                        variant=variant,
+                        **fields,
+                    )
+                )
     run_many(cfgs, out)
     _print_summary(_collect(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
@@ -318,8 +418,12 @@ def sample_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs and contact sheet.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 16,
     seed: SeedOpt = 0,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt (default: the task's training prompt).")] = None,
-    random_noise: Annotated[bool, typer.Option("--random-noise", help="Ignore the learned noise distribution.")] = False,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Prompt (default: the task's training prompt).")
+    ] = None,
+    random_noise: Annotated[
+        bool, typer.Option("--random-noise", help="Ignore the learned noise distribution.")
+    ] = False,
 ) -> None:
     """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
     from hero_bench.config import RunConfig
@@ -344,8 +448,9 @@ def sample_cmd(
         noise = HeroNoiseSampler.load(noise_file, seed=seed).sample(n)
     else:
         noise = seeded_noise(pipe, n, seed)
-    settings = SamplingSettings(num_inference_steps=cfg.steps or task.default_steps, eta=cfg.eta,
-                                guidance_scale=cfg.guidance_scale)
+    settings = SamplingSettings(
+        num_inference_steps=cfg.steps or task.default_steps, eta=cfg.eta, guidance_scale=cfg.guidance_scale
+    )
     images = generate_images(pipe, [prompt or task.prompt] * n, noise, settings, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
@@ -356,13 +461,36 @@ def sample_cmd(
 
 @app.command("report")
 def report_cmd(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run roots (the --out of `hero-bench run`) or <task>/<method>/seed<k> folders.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.html/report.md, plots/, samples/ and tables/.")] = Path("report"),
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run roots (the --out of `hero-bench run`) or <task>/<method>/seed<k> folders.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html/report.md, plots/, samples/ and tables/.")
+    ] = Path("report"),
     fmt: Annotated[str, typer.Option("--format", help="html (one self-contained file) or md.")] = "html",
-    target: Annotated[float, typer.Option("--target", help="Success rate for feedback-to-target and efficiency ratios.")] = 0.75,
-    clip: Annotated[Path | None, typer.Option("--clip", envvar="HERO_BENCH_CLIP", help="CLIPModel folder for diversity and CLIP score (default: the toy CLIP for toy runs).")] = None,
-    blip: Annotated[Path | None, typer.Option("--blip", envvar="HERO_BENCH_BLIP", help="BlipForImageTextRetrieval folder for the BLIP score.")] = None,
-    imagereward: Annotated[Path | None, typer.Option("--imagereward", envvar="HERO_BENCH_IMAGEREWARD", help="Folder with the released ImageReward.pt and bert vocab.txt.")] = None,
+    target: Annotated[
+        float, typer.Option("--target", help="Success rate for feedback-to-target and efficiency ratios.")
+    ] = 0.75,
+    clip: Annotated[
+        Path | None,
+        typer.Option(
+            "--clip",
+            envvar="HERO_BENCH_CLIP",
+            help="CLIPModel folder for diversity and CLIP score (default: the toy CLIP for toy runs).",
+        ),
+    ] = None,
+    blip: Annotated[
+        Path | None,
+        typer.Option("--blip", envvar="HERO_BENCH_BLIP", help="BlipForImageTextRetrieval folder for the BLIP score."),
+    ] = None,
+    imagereward: Annotated[
+        Path | None,
+        typer.Option(
+            "--imagereward",
+            envvar="HERO_BENCH_IMAGEREWARD",
+            help="Folder with the released ImageReward.pt and bert vocab.txt.",
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Images per method in the sample grids.")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample grids and the bootstrap.")] = 0,
 ) -> None:
@@ -370,8 +498,18 @@ def report_cmd(
     from hero_bench.reports import build_report
 
     command = "hero-bench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
-    path = build_report(run_dirs, out, fmt, target=target, clip=clip, blip=blip, imagereward=imagereward,  # type: ignore[arg-type]
-                        samples=samples, seed=seed, command=command)
+    path = build_report(
+        run_dirs,
+        out,
+        fmt,
+        target=target,
+        clip=clip,
+        blip=blip,
+        imagereward=imagereward,  # type: ignore[arg-type]
+        samples=samples,
+        seed=seed,
+        command=command,
+    )
     console.print(f"report written to {path} (plots, samples and CSV tables beside it)")
 
 
@@ -409,8 +547,10 @@ def oracles_cmd(json_out: JsonOpt = False) -> None:
 def calibrate_cmd(
     task: Annotated[str, typer.Option("--task", help="Toy task to calibrate on (its renders or model samples).")],
     oracle: Annotated[str, typer.Option("--oracle", help="Oracle to calibrate (clip) or to measure (any).")] = "clip",
-    oracle_model: Annotated[str | None, typer.Option(
-        "--oracle-model", help="CLIP folder / hub id / open_clip:ARCH:FILE (default: the toy CLIP).")] = None,
+    oracle_model: Annotated[
+        str | None,
+        typer.Option("--oracle-model", help="CLIP folder / hub id / open_clip:ARCH:FILE (default: the toy CLIP)."),
+    ] = None,
     n: Annotated[int, typer.Option("--n", min=4, help="Images (half fit the margin, half measure it).")] = 200,
     seed: SeedOpt = 0,
     source: Annotated[str, typer.Option("--source", help="render: toy renders; model: images of --model.")] = "render",
@@ -442,8 +582,10 @@ def calibrate_cmd(
         if json_out:
             print(json.dumps({"task": t.name, "oracle": oracle, **dataclasses.asdict(agreement)}))
         else:
-            console.print(f"{t.name}: '{oracle}' agrees with the exact oracle on {agreement.n} images: accuracy "
-                          f"{agreement.accuracy:.3f}, kappa {agreement.kappa:.3f}")
+            console.print(
+                f"{t.name}: '{oracle}' agrees with the exact oracle on {agreement.n} images: accuracy "
+                f"{agreement.accuracy:.3f}, kappa {agreement.kappa:.3f}"
+            )
         return
     report = calibrate(proxy, t, n=n, seed=seed, images=images)
     saved = None
@@ -473,19 +615,32 @@ def label_cmd(
     """Practise the labelling page on toy renders (no model); rerunning resumes at the first unlabelled batch."""
     from hero_bench.oracles.human.practice import run_practice
 
-    records = run_practice(task, batches, batch_size, seed, store, None, host, port,
-                           announce=lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True))
+    records = run_practice(
+        task,
+        batches,
+        batch_size,
+        seed,
+        store,
+        None,
+        host,
+        port,
+        announce=lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True),
+    )
     agree = sum(r["agreement"] for r in records) / len(records)
     console.print(f"done: {len(records)} batches; your labels agree with the exact rule on {agree:.0%} of images")
 
 
 @toy_app.command("train")
 def toy_train_cmd(
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the package's embedded model).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the package's embedded model).")
+    ] = None,
     seed: SeedOpt = 0,
     stages: Annotated[str, typer.Option("--stages", help="Comma-separated subset of text,vae,unet.")] = "text,vae,unet",
     unet_steps: Annotated[int | None, typer.Option("--unet-steps", help="Override UNet training steps.")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")
+    ] = False,
 ) -> None:
     """Train the toy world's tiny Stable Diffusion (tokenizer, CLIP, VAE, UNet) and save it as a diffusers folder."""
     from hero_bench.toyworld import train

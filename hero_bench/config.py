@@ -31,7 +31,9 @@ class RunConfig(BaseModel):
     oracle: str = "simulated"
     oracle_options: dict[str, Any] = Field(default_factory=dict)
     judge: str = "simulated"
-    steps: int | None = Field(default=None, ge=1, description="DDIM steps; None = the task's default (20 toy/hand, 50 else)")
+    steps: int | None = Field(
+        default=None, ge=1, description="DDIM steps; None = the task's default (20 toy/hand, 50 else)"
+    )
     eta: float = Field(default=1.0, gt=0, description="DDIM eta (>0: DDPO needs a stochastic sampler)")
     guidance_scale: float = Field(default=5.0, ge=1.0)
     eval_n: int = Field(default=64, ge=1, description="evaluation images per epoch, judged by the judge")
@@ -83,8 +85,9 @@ def build_run_config(
         if preset_name != "paper":
             ddpo_fields.setdefault("learning_rate", hero_cfg.sd_learning_rate)
             ddpo_fields.setdefault("timestep_selection", hero_cfg.k_selection)
-        return RunConfig(task=task, method=method, preset=preset_name, hero=hero_cfg, ddpo=DDPOConfig(**ddpo_fields),
-                         **fields)
+        return RunConfig(
+            task=task, method=method, preset=preset_name, hero=hero_cfg, ddpo=DDPOConfig(**ddpo_fields), **fields
+        )
     except ValidationError as e:
         raise ConfigError.from_validation(source, e, RunConfig) from None
 

@@ -62,8 +62,14 @@ def generate_images(
     embeds = encode_prompts(pipe, list(prompts), settings.guidance_scale)
     gen = torch.Generator("cpu").manual_seed(seed)
     traj = sample_with_trajectory(
-        pipe, embeds, noise, num_inference_steps=settings.num_inference_steps, eta=settings.eta,
-        guidance_scale=settings.guidance_scale, generator=gen, batch_size=settings.batch_size,
+        pipe,
+        embeds,
+        noise,
+        num_inference_steps=settings.num_inference_steps,
+        eta=settings.eta,
+        guidance_scale=settings.guidance_scale,
+        generator=gen,
+        batch_size=settings.batch_size,
     )
     return decode_latents(pipe, traj.final_latents)
 
@@ -104,9 +110,16 @@ class Evaluation:
 
     def summary(self) -> dict[str, object]:
         lo, hi = wilson_interval(self.successes, self.n)
-        return {"task": self.task, "n": self.n, "seed": self.seed, "success_rate": round(self.success_rate, 4),
-                "ci95": [round(lo, 4), round(hi, 4)], "steps": self.settings.num_inference_steps,
-                "eta": self.settings.eta, "guidance_scale": self.settings.guidance_scale}
+        return {
+            "task": self.task,
+            "n": self.n,
+            "seed": self.seed,
+            "success_rate": round(self.success_rate, 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "steps": self.settings.num_inference_steps,
+            "eta": self.settings.eta,
+            "guidance_scale": self.settings.guidance_scale,
+        }
 
 
 def evaluate(

@@ -80,12 +80,15 @@ class Run:
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
         self.judge: Oracle = ORACLES.create(cfg.judge, seed=cfg.seed + 1)
         self.settings = SamplingSettings(
-            num_inference_steps=cfg.steps or self.task.default_steps, eta=cfg.eta,
-            guidance_scale=cfg.guidance_scale, batch_size=cfg.sample_batch_size,
+            num_inference_steps=cfg.steps or self.task.default_steps,
+            eta=cfg.eta,
+            guidance_scale=cfg.guidance_scale,
+            batch_size=cfg.sample_batch_size,
         )
         if cfg.ddpo.k_steps > self.settings.num_inference_steps:
-            raise ValueError(f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} "
-                             "sampling steps")
+            raise ValueError(
+                f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} sampling steps"
+            )
         self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, dtype=torch.float32)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))
@@ -96,10 +99,16 @@ class Run:
 
     # ------------------------------------------------------------------------------------------- state
     def _state(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "feedback_used": self.feedback_used, "rows": self.rows,
-                "generator": self.generator.get_state(), "method": self.method.state_dict(),
-                "oracle": self.oracle.state_dict(), "judge": self.judge.state_dict(),
-                "config": self.cfg.model_dump(mode="json")}
+        return {
+            "epoch": self.epoch,
+            "feedback_used": self.feedback_used,
+            "rows": self.rows,
+            "generator": self.generator.get_state(),
+            "method": self.method.state_dict(),
+            "oracle": self.oracle.state_dict(),
+            "judge": self.judge.state_dict(),
+            "config": self.cfg.model_dump(mode="json"),
+        }
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.epoch, self.feedback_used, self.rows = state["epoch"], state["feedback_used"], state["rows"]
@@ -133,15 +142,22 @@ class Run:
             self._truncate_feedback_log()
         else:
             if (self.folder / CONFIG).exists():
-                raise FileExistsError(f"{self.folder} already holds a run; pass --resume to continue it or choose "
-                                      "another --out")
+                raise FileExistsError(
+                    f"{self.folder} already holds a run; pass --resume to continue it or choose another --out"
+                )
             (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
             self._checkpoint()
         epochs = self.method.num_epochs() if self.method.trains else 0
-        bar = tqdm(range(self.epoch + 1, epochs + 1), desc=f"{self.cfg.task} {self.cfg.method} seed{self.cfg.seed}",
-                   unit="epoch", disable=not self.progress, initial=self.epoch, total=epochs)
+        bar = tqdm(
+            range(self.epoch + 1, epochs + 1),
+            desc=f"{self.cfg.task} {self.cfg.method} seed{self.cfg.seed}",
+            unit="epoch",
+            disable=not self.progress,
+            initial=self.epoch,
+            total=epochs,
+        )
         for epoch in bar:
             t0 = time.time()
             fb, stats = self._train_epoch(epoch)
@@ -165,15 +181,21 @@ class Run:
         z_T = self.method.initial_noise(n, self.generator)
         embeds = encode_prompts(self.pipe, prompts, self.settings.guidance_scale)
         traj = sample_with_trajectory(
-            self.pipe, embeds, z_T, num_inference_steps=self.settings.num_inference_steps, eta=self.settings.eta,
-            guidance_scale=self.settings.guidance_scale, generator=self.generator,
+            self.pipe,
+            embeds,
+            z_T,
+            num_inference_steps=self.settings.num_inference_steps,
+            eta=self.settings.eta,
+            guidance_scale=self.settings.guidance_scale,
+            generator=self.generator,
             batch_size=self.settings.batch_size,
         )
         images = decode_latents(self.pipe, traj.final_latents)
         fb = self.method_feedback(images, prompts)
         self._log_feedback(epoch, images, prompts, fb)
         contact_sheet(images, fb.good if self.method.uses_feedback else None, fb.best).save(
-            self._grid_dir() / f"epoch_{epoch:03d}_train.png")
+            self._grid_dir() / f"epoch_{epoch:03d}_train.png"
+        )
         stats = self.method.update(traj, images, fb)
         return fb, stats
 
@@ -187,9 +209,21 @@ class Run:
 
     def _log_feedback(self, epoch: int, images: list[Image.Image], prompts: list[str], fb: Feedback) -> None:
         with open(self.folder / FEEDBACK_LOG, "a") as f:
-            for i, (img, p) in enumerate(zip(images, prompts)):
-                f.write(json.dumps({"epoch": epoch, "index": i, "prompt": p, "good": fb.good[i], "best": fb.best == i,
-                                    "image_sha1": _image_hash(img), "oracle": self.cfg.oracle}) + "\n")
+            for i, (img, p) in enumerate(zip(images, prompts, strict=False)):
+                f.write(
+                    json.dumps(
+                        {
+                            "epoch": epoch,
+                            "index": i,
+                            "prompt": p,
+                            "good": fb.good[i],
+                            "best": fb.best == i,
+                            "image_sha1": _image_hash(img),
+                            "oracle": self.cfg.oracle,
+                        }
+                    )
+                    + "\n"
+                )
 
     def _grid_dir(self) -> Path:
         d = self.folder / "grids"
@@ -198,29 +232,50 @@ class Run:
 
     def _evaluate(self, epoch: int) -> Evaluation:
         noise = self.method.eval_noise(self.cfg.eval_n, self.cfg.eval_seed)
-        ev = evaluate(self.pipe, self.task, self.judge, n=self.cfg.eval_n, seed=self.cfg.eval_seed,
-                      settings=self.settings, noise=noise, prompts=self.method.eval_prompts(self.cfg.eval_n))
+        ev = evaluate(
+            self.pipe,
+            self.task,
+            self.judge,
+            n=self.cfg.eval_n,
+            seed=self.cfg.eval_seed,
+            settings=self.settings,
+            noise=noise,
+            prompts=self.method.eval_prompts(self.cfg.eval_n),
+        )
         out = self.folder / "eval" / f"epoch_{epoch:03d}"
         out.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(ev.images):
             img.save(out / f"{i:04d}.png")
-        (out / "verdicts.json").write_text(json.dumps({"good": ev.feedback.good, "best": ev.feedback.best,
-                                                       "prompts": ev.prompts}))
+        (out / "verdicts.json").write_text(
+            json.dumps({"good": ev.feedback.good, "best": ev.feedback.best, "prompts": ev.prompts})
+        )
         contact_sheet(ev.images, ev.feedback.good, None).save(self._grid_dir() / f"epoch_{epoch:03d}_eval.png")
         return ev
 
     def _record(self, epoch: int, t0: float, stats: dict[str, float], fb: Feedback | None) -> None:
         ev = self._evaluate(epoch)
         lo, hi = wilson_interval(ev.successes, ev.n)
-        self.rows.append({
-            "method": self.cfg.label, "base_method": self.cfg.method, "variant": self.cfg.variant,
-            "task": self.task.name, "seed": self.cfg.seed, "epoch": epoch,
-            "feedback_used": self.feedback_used, "success_rate": ev.success_rate, "success_ci_low": lo,
-            "success_ci_high": hi, "n_eval": ev.n, "oracle": self.cfg.oracle, "judge": self.cfg.judge,
-            "uses_feedback": type(self.method).uses_feedback,
-            "train_good_fraction": (fb.n_good / len(fb)) if fb is not None else float("nan"),
-            "wall_time_s": round(time.time() - t0, 3), **{f"stat_{k}": v for k, v in stats.items()},
-        })
+        self.rows.append(
+            {
+                "method": self.cfg.label,
+                "base_method": self.cfg.method,
+                "variant": self.cfg.variant,
+                "task": self.task.name,
+                "seed": self.cfg.seed,
+                "epoch": epoch,
+                "feedback_used": self.feedback_used,
+                "success_rate": ev.success_rate,
+                "success_ci_low": lo,
+                "success_ci_high": hi,
+                "n_eval": ev.n,
+                "oracle": self.cfg.oracle,
+                "judge": self.cfg.judge,
+                "uses_feedback": type(self.method).uses_feedback,
+                "train_good_fraction": (fb.n_good / len(fb)) if fb is not None else float("nan"),
+                "wall_time_s": round(time.time() - t0, 3),
+                **{f"stat_{k}": v for k, v in stats.items()},
+            }
+        )
 
 
 def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
@@ -240,8 +295,9 @@ def resume_all(folder: Path, progress: bool = True) -> pd.DataFrame:
     configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
     if not configs:
         raise FileNotFoundError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
-    tables = [Run(RunConfig(**json.loads(c.read_text())), c.parent, progress=progress).execute(resume=True)
-              for c in configs]
+    tables = [
+        Run(RunConfig(**json.loads(c.read_text())), c.parent, progress=progress).execute(resume=True) for c in configs
+    ]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -257,12 +313,20 @@ def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
     reach = []
     for (task, method, seed), g in table.sort_values("epoch").groupby(["task", "method", "seed"]):
         hit = g[g.success_rate >= target]
-        reach.append({"task": task, "method": method, "seed": seed,
-                      "feedback_to_target": float(hit.feedback_used.iloc[0]) if len(hit) else float("nan")})
+        reach.append(
+            {
+                "task": task,
+                "method": method,
+                "seed": seed,
+                "feedback_to_target": float(hit.feedback_used.iloc[0]) if len(hit) else float("nan"),
+            }
+        )
     reach_df = pd.DataFrame(reach).groupby(["task", "method"]).feedback_to_target.mean()
     out = final.groupby(["task", "method"]).agg(
-        seeds=("seed", "nunique"), final_success_mean=("success_rate", "mean"),
-        final_success_std=("success_rate", "std"), feedback_used=("feedback_used", "max"),
+        seeds=("seed", "nunique"),
+        final_success_mean=("success_rate", "mean"),
+        final_success_std=("success_rate", "std"),
+        feedback_used=("feedback_used", "max"),
         wall_time_s=("wall_time_s", "sum"),
     )
     out["feedback_to_target"] = reach_df

@@ -35,8 +35,16 @@ def test_run_writes_the_folder_and_counts_feedback(tmp_path):
     assert list(table.feedback_used) == [0, 4, 8]
     assert table.success_rate.between(0, 1).all()
     assert not (folder / CHECKPOINT).exists(), "a finished run keeps no bulky checkpoint"
-    for name in ("config.json", "results.csv", "feedback.jsonl", "done.json", "final/lora", "final/noise.safetensors",
-                 "grids/epoch_001_train.png", "eval/epoch_002/verdicts.json"):
+    for name in (
+        "config.json",
+        "results.csv",
+        "feedback.jsonl",
+        "done.json",
+        "final/lora",
+        "final/noise.safetensors",
+        "grids/epoch_001_train.png",
+        "eval/epoch_002/verdicts.json",
+    ):
         assert (folder / name).exists(), name
     labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
     assert len(labels) == 8 and {lab["epoch"] for lab in labels} == {1, 2}
@@ -68,8 +76,9 @@ def test_bad_hyper_parameters_are_named():
 
 
 def test_cli_unknown_method_lists_valid_ones(tmp_path):
-    r = subprocess.run([*CLI, "run", "--task", "toy-hand", "--method", "heroo", "--out", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*CLI, "run", "--task", "toy-hand", "--method", "heroo", "--out", str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "valid methods" in r.stderr and "hero-random-noise" in r.stderr
 
@@ -85,8 +94,9 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     subprocess.run([*CLI, *flags, "--out", str(whole)], check=True, env=env, capture_output=True)
 
-    proc = subprocess.Popen([*CLI, *flags, "--out", str(broken)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, *flags, "--out", str(broken)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     results = broken / "toy-hand" / "hero" / "seed0" / "results.csv"
     deadline = time.time() + 300
     while time.time() < deadline:  # kill as soon as epoch 1 is checkpointed: epoch 2 is then under way

@@ -38,8 +38,12 @@ def test_shipped_model_loads_offline_with_the_standard_call():
 
 
 def test_cli_generate_writes_images_sheet_and_verdicts(tmp_path):
-    r = subprocess.run([*CLI, "generate", "--task", "toy-mountain", "--n", "4", "--seed", "1", "--out", str(tmp_path),
-                        "--json"], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [*CLI, "generate", "--task", "toy-mountain", "--n", "4", "--seed", "1", "--out", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["task"] == "toy-mountain" and summary["n"] == 4 and 0 <= summary["success_rate"] <= 1
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())

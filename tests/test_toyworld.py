@@ -22,8 +22,8 @@ from hero_bench.toyworld.scene import Box, Obj, Scene
 
 def test_rendering_is_deterministic_in_the_seed():
     a, b, c = sample_examples(7, 20), sample_examples(7, 20), sample_examples(8, 20)
-    assert all(np.array_equal(x.image, y.image) and x.caption == y.caption for x, y in zip(a, b))
-    assert any(not np.array_equal(x.image, z.image) for x, z in zip(a, c))
+    assert all(np.array_equal(x.image, y.image) and x.caption == y.caption for x, y in zip(a, b, strict=False))
+    assert any(not np.array_equal(x.image, z.image) for x, z in zip(a, c, strict=False))
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -41,7 +41,9 @@ def test_parser_sees_a_hand_built_scene():
 
 
 def test_parser_flags_a_notched_object_and_a_broken_box():
-    scene = Scene("box", [Obj("square", "yellow", 31, 45, 15, defect=True, inside_box=True)], Box(10, 28, 50, 57, intact=False))
+    scene = Scene(
+        "box", [Obj("square", "yellow", 31, 45, 15, defect=True, inside_box=True)], Box(10, 28, 50, 57, intact=False)
+    )
     parsed = parse_image(render(scene, box_gap=("bottom", 0.2)))
     assert parsed.objects[0].defect
     assert not parsed.box.intact

@@ -63,17 +63,24 @@ class Hero(LoraDDPOMethod):
         if feedback.n_good > 0:  # no good image: zero rewards carry no signal (and the mixture stays)
             stats = self.trainer.update(traj, advantages)
         self.noise.update(traj.initial_latents, good, feedback.best)
-        stats.update({
-            "reward_mean": float(rewards.mean()), "reward_good_mean": float(rewards[good].mean()) if good.any() else 0.0,
-            "reward_bad_mean": float(rewards[~good].mean()) if (~good).any() else 0.0,
-            "triplet_loss_first": losses[0] if losses else float("nan"),
-            "triplet_loss_last": losses[-1] if losses else float("nan"), "embedding_passes": float(len(losses)),
-        })
+        stats.update(
+            {
+                "reward_mean": float(rewards.mean()),
+                "reward_good_mean": float(rewards[good].mean()) if good.any() else 0.0,
+                "reward_bad_mean": float(rewards[~good].mean()) if (~good).any() else 0.0,
+                "triplet_loss_first": losses[0] if losses else float("nan"),
+                "triplet_loss_last": losses[-1] if losses else float("nan"),
+                "embedding_passes": float(len(losses)),
+            }
+        )
         return stats
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "noise": self.noise.state_dict(),
-                "embedder": self.embedder.state_dict() if self.embedder is not None else None}
+        return {
+            **super().state_dict(),
+            "noise": self.noise.state_dict(),
+            "embedder": self.embedder.state_dict() if self.embedder is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)

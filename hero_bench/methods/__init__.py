@@ -17,7 +17,10 @@ HERO_VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "hero": ({}, "HERO: triplet-embedding sim-to-best reward, DDPO-K on LoRA, feedback-guided noise (paper)"),
     "hero-binary": ({"reward_design": "binary"}, "HERO ablation: reward 1 for good/best, 0 otherwise"),
     "hero-positives": ({"reward_design": "positives"}, "HERO ablation: similarity to the mean of good representations"),
-    "hero-noembed": ({"reward_design": "noembed"}, "HERO ablation: similarity to positives on raw latents, no embedding"),
+    "hero-noembed": (
+        {"reward_design": "noembed"},
+        "HERO ablation: similarity to positives on raw latents, no embedding",
+    ),
     "hero-random-noise": ({"noise": "random"}, "HERO ablation: N(0, I) initial noises, no feedback-guided generation"),
 }
 
@@ -39,14 +42,26 @@ for _name, (_overrides, _doc) in HERO_VARIANTS.items():
 METHODS.register("sd-pretrained", _pretrained_factory, "Stable Diffusion as is, random noise: the floor")
 
 # -- baselines (issue 4); per-method settings come from RunConfig.method_options -------------------------
-METHODS.register("d3po-style", lazy("hero_bench.baselines.d3po:D3PO"),
-                 "D3PO: online per-step DPO on good/bad (and best) pairs against the frozen pretrained model")
-METHODS.register("dreambooth", lazy("hero_bench.baselines.dreambooth:DreamBooth"),
-                 "DreamBooth-LoRA with prior preservation on the 4 best images the oracle picks from SD samples")
-METHODS.register("ddpo-reward", lazy("hero_bench.baselines.ddpo_reward:DDPOReward"),
-                 "DDPO with a pretrained reward model (PickScore-style CLIP; the toy CLIP on the toy world)")
-METHODS.register("sd-enhanced", lazy("hero_bench.baselines.enhanced:Enhanced"),
-                 "Stable Diffusion prompted with an enhanced prompt (task table or an OpenAI-compatible LLM)")
+METHODS.register(
+    "d3po-style",
+    lazy("hero_bench.baselines.d3po:D3PO"),
+    "D3PO: online per-step DPO on good/bad (and best) pairs against the frozen pretrained model",
+)
+METHODS.register(
+    "dreambooth",
+    lazy("hero_bench.baselines.dreambooth:DreamBooth"),
+    "DreamBooth-LoRA with prior preservation on the 4 best images the oracle picks from SD samples",
+)
+METHODS.register(
+    "ddpo-reward",
+    lazy("hero_bench.baselines.ddpo_reward:DDPOReward"),
+    "DDPO with a pretrained reward model (PickScore-style CLIP; the toy CLIP on the toy world)",
+)
+METHODS.register(
+    "sd-enhanced",
+    lazy("hero_bench.baselines.enhanced:Enhanced"),
+    "Stable Diffusion prompted with an enhanced prompt (task table or an OpenAI-compatible LLM)",
+)
 
 
 def method_overrides(name: str) -> dict[str, Any]:

@@ -25,8 +25,12 @@ TASK_SUCCESS_RATE = 0.4
 """Base probability that a scene captioned with a task prompt satisfies that task (before model error)."""
 
 CALIBRATED_SUCCESS_RATES: dict[str, float] = {
-    "toy-hand": 0.22, "toy-blue-circle": 0.22, "toy-black-cat": 0.5, "toy-narcissus": 0.5,
-    "toy-mountain": 0.25, "toy-safety": 0.2,
+    "toy-hand": 0.22,
+    "toy-blue-circle": 0.22,
+    "toy-black-cat": 0.5,
+    "toy-narcissus": 0.5,
+    "toy-mountain": 0.25,
+    "toy-safety": 0.2,
 }
 """Per-task rates in the UNet's training data, chosen so that the trained model (whose errors and CFG shift
 the rate: simple scenes come out right more often than drawn, boxes and reflections less) lands inside the
@@ -49,8 +53,13 @@ class Example:
 # ---------------------------------------------------------------------------------------------- placement
 
 
-def _place(rng: np.random.Generator, size: float, taken: list[tuple[float, float, float]],
-           x_range: tuple[float, float] = (0, CANVAS), y_range: tuple[float, float] = (0, CANVAS)) -> tuple[float, float]:
+def _place(
+    rng: np.random.Generator,
+    size: float,
+    taken: list[tuple[float, float, float]],
+    x_range: tuple[float, float] = (0, CANVAS),
+    y_range: tuple[float, float] = (0, CANVAS),
+) -> tuple[float, float]:
     """Random centre for an object of `size` that keeps 3 px clear of every already placed object."""
     h = size / 2
     for _ in range(200):
@@ -62,8 +71,13 @@ def _place(rng: np.random.Generator, size: float, taken: list[tuple[float, float
     raise RuntimeError("could not place object")
 
 
-def _objects(rng: np.random.Generator, specs: list[tuple[str, str, bool]], taken=None,
-             sizes: tuple[int, int] = (12, 19), y_range: tuple[float, float] = (0, CANVAS)) -> list[Obj]:
+def _objects(
+    rng: np.random.Generator,
+    specs: list[tuple[str, str, bool]],
+    taken=None,
+    sizes: tuple[int, int] = (12, 19),
+    y_range: tuple[float, float] = (0, CANVAS),
+) -> list[Obj]:
     taken = [] if taken is None else taken
     out = []
     for shape, colour, defect in specs:
@@ -142,8 +156,14 @@ def _piercing(rng: np.random.Generator, box: Box, shape: str, colour: str) -> Ob
     return Obj(shape, colour, round(x), cy, size)  # type: ignore[arg-type]
 
 
-def box_scene(rng: np.random.Generator, shape: str, colour: str, mode: str, extra: list[tuple[str, str, str]] = (),
-              gap: bool = False) -> tuple[Scene, tuple[str, float] | None]:
+def box_scene(
+    rng: np.random.Generator,
+    shape: str,
+    colour: str,
+    mode: str,
+    extra: list[tuple[str, str, str]] = (),
+    gap: bool = False,
+) -> tuple[Scene, tuple[str, float] | None]:
     """A box with one object `mode` in {'inside', 'beside', 'pierce'} plus `extra` (shape, colour, mode) objects."""
     box = _box(rng)
     taken: list = []
@@ -204,7 +224,8 @@ def generic_water_scene(rng: np.random.Generator) -> tuple[Scene, str]:
     n = 1 if rng.random() < 0.75 else 2
     specs = [(_pick(rng, SHAPES), _pick(rng, COLOURS)) for _ in range(n)]
     scene = water_scene(rng, specs)
-    return scene, f"{describe_objects(scene.objects, rng)} by the water with {'its reflection' if n == 1 else 'their reflections'}"
+    mirrored = "its reflection" if n == 1 else "their reflections"
+    return scene, f"{describe_objects(scene.objects, rng)} by the water with {mirrored}"
 
 
 def mountain_scene(rng: np.random.Generator, kind: str) -> Scene:
@@ -248,7 +269,9 @@ def blue_circle_scene(rng: np.random.Generator, ok: bool):
         return box_scene(rng, "circle", _pick(rng, COLOURS, exclude=("blue",)), "inside")
     if fail == "shape":
         return box_scene(rng, _pick(rng, ["square", "triangle"]), "blue", "inside")
-    return box_scene(rng, "circle", "blue", "inside", extra=[("circle", _pick(rng, COLOURS, exclude=("blue",)), "beside")])
+    return box_scene(
+        rng, "circle", "blue", "inside", extra=[("circle", _pick(rng, COLOURS, exclude=("blue",)), "beside")]
+    )
 
 
 def black_cat_scene(rng: np.random.Generator, ok: bool):

@@ -99,10 +99,16 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     top, bottom = span(int(0.2 * (h - 1))), span(int(round(0.75 * (h - 1))))
     taper = top / max(bottom, 1.0)
     c = max(1, int(round(0.22 * min(h, w))))
-    corners = np.concatenate([crop[:c, :c].ravel(), crop[:c, -c:].ravel(), crop[-c:, :c].ravel(), crop[-c:, -c:].ravel()])
+    corners = np.concatenate(
+        [crop[:c, :c].ravel(), crop[:c, -c:].ravel(), crop[-c:, :c].ravel(), crop[-c:, -c:].ravel()]
+    )
     down = taper > 1.0
-    return {"taper": min(taper, 1 / max(taper, 1e-6)), "down": float(down), "corners": float(corners.mean()),
-            "notch": float(crop[_notch(h, w, down)].mean())}
+    return {
+        "taper": min(taper, 1 / max(taper, 1e-6)),
+        "down": float(down),
+        "corners": float(corners.mean()),
+        "notch": float(crop[_notch(h, w, down)].mean()),
+    }
 
 
 def classify_shape(blob: np.ndarray) -> tuple[str, bool]:
@@ -119,8 +125,9 @@ def classify_shape(blob: np.ndarray) -> tuple[str, bool]:
     return shape, bool(f["notch"] < NOTCH_EMPTY)
 
 
-def _foreground(image: np.ndarray, background: tuple[int, int, int], threshold: float,
-                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _foreground(
+    image: np.ndarray, background: tuple[int, int, int], threshold: float, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixels that differ from the background by more than `threshold` (minus `exclude`), lightly opened to
     drop one-pixel slivers along blurred scenery edges; also returns each pixel's distance to the background.
 
@@ -136,8 +143,9 @@ def _foreground(image: np.ndarray, background: tuple[int, int, int], threshold: 
     return ndimage.binary_dilation(opened, structure=_EIGHT, iterations=5, mask=fg), dist
 
 
-def _objects_in(image: np.ndarray, fg: np.ndarray, dist: np.ndarray, palette: np.ndarray,
-                names: list[str]) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float, np.ndarray]]:
+def _objects_in(
+    image: np.ndarray, fg: np.ndarray, dist: np.ndarray, palette: np.ndarray, names: list[str]
+) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float, np.ndarray]]:
     """(shape, colour, defect, bbox, cx, cy, pixel coords) for each sizeable foreground blob.
 
     A blob's colour is the palette colour nearest to the median of its interior (its rim is a blend with
@@ -179,8 +187,10 @@ def parse_image(image: np.ndarray) -> Scene:
     brown = _near(image, BOX_BROWN, BROWN_DISTANCE) if kind == "box" else None
     fg, dist = _foreground(image, BACKGROUND, FOREGROUND_DISTANCE, exclude=brown)
     blobs = _objects_in(image, fg, dist, _OBJ_RGB, _OBJ_NAMES)
-    objects = [Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
-               for s, c, d, b, cx, cy, _ in blobs]
+    objects = [
+        Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
+        for s, c, d, b, cx, cy, _ in blobs
+    ]
     box = _parse_box(brown, objects, [blob[-1] for blob in blobs]) if brown is not None else None
     return Scene(kind, objects, box)  # type: ignore[arg-type]
 
@@ -222,10 +232,14 @@ def _parse_water(image: np.ndarray) -> Scene:
     wl = int(rows.min()) if len(rows) else image.shape[0]
     above, above_dist = _foreground(image[:wl], BACKGROUND, FOREGROUND_DISTANCE)
     below, below_dist = _foreground(image[wl:], WATER, REFLECTION_DISTANCE)
-    objects = [Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
-               for s, c, d, b, cx, cy, _ in _objects_in(image[:wl], above, above_dist, _OBJ_RGB, _OBJ_NAMES)]
-    reflections = [Reflection(s, c, cx, cy + wl, float(max(b[2] - b[0], b[3] - b[1]) + 1))  # type: ignore[arg-type]
-                   for s, c, _d, b, cx, cy, _ in _objects_in(image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES)]
+    objects = [
+        Obj(s, c, cx, cy, float(max(b[2] - b[0], b[3] - b[1]) + 1), defect=d)  # type: ignore[arg-type]
+        for s, c, d, b, cx, cy, _ in _objects_in(image[:wl], above, above_dist, _OBJ_RGB, _OBJ_NAMES)
+    ]
+    reflections = [
+        Reflection(s, c, cx, cy + wl, float(max(b[2] - b[0], b[3] - b[1]) + 1))  # type: ignore[arg-type]
+        for s, c, _d, b, cx, cy, _ in _objects_in(image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES)
+    ]
     return Scene("water", objects, water_line=wl, reflections=reflections)
 
 
@@ -241,9 +255,12 @@ def _parse_mountain(image: np.ndarray) -> Scene:
 def image_quality(image: np.ndarray) -> float:
     """Fraction of pixels within 30 RGB units of some palette colour: a cleanliness score used to pick a 'best'."""
     image = np.asarray(image)[:, :, :3].astype(np.float32)
-    palette = np.concatenate([
-        _OBJ_RGB, _REFL_RGB,
-        np.array([BACKGROUND, BOX_BROWN, WATER, SKY, ROCK, SNOW], np.float32),
-    ])
+    palette = np.concatenate(
+        [
+            _OBJ_RGB,
+            _REFL_RGB,
+            np.array([BACKGROUND, BOX_BROWN, WATER, SKY, ROCK, SNOW], np.float32),
+        ]
+    )
     d = np.linalg.norm(image[:, :, None, :] - palette[None, None], axis=-1).min(-1)
     return float((d < 30).mean())

@@ -44,7 +44,7 @@ MountainKind = Literal["green", "snowy"]
 
 def reflected_colour(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     """Colour of an object's reflection in the water."""
-    return tuple(int(round(REFLECTION_MIX * c + (1 - REFLECTION_MIX) * w)) for c, w in zip(rgb, WATER))  # type: ignore[return-value]
+    return tuple(int(round(REFLECTION_MIX * c + (1 - REFLECTION_MIX) * w)) for c, w in zip(rgb, WATER, strict=False))  # type: ignore[return-value]
 
 
 @dataclass
@@ -108,9 +108,7 @@ class Scene:
     def count(self, shape: str | None = None, colour: str | None = None) -> int:
         """Number of objects matching shape/colour (None matches anything)."""
         return sum(
-            1
-            for o in self.objects
-            if (shape is None or o.shape == shape) and (colour is None or o.colour == colour)
+            1 for o in self.objects if (shape is None or o.shape == shape) and (colour is None or o.colour == colour)
         )
 
 
@@ -121,11 +119,7 @@ def reflections_match(objects: list[Obj], reflections: list[Reflection], tol: fl
     remaining = list(reflections)
     for o in sorted(objects, key=lambda o: o.cx):
         match = next(
-            (
-                r
-                for r in remaining
-                if r.shape == o.shape and r.colour == o.colour and abs(r.cx - o.cx) <= tol
-            ),
+            (r for r in remaining if r.shape == o.shape and r.colour == o.colour and abs(r.cx - o.cx) <= tol),
             None,
         )
         if match is None:

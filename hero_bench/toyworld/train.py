@@ -115,8 +115,9 @@ def train_tokenizer(captions: list[str], cfg: TrainConfig, out_dir: Path):
 
 
 def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
-    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
-                     truncation=True, return_tensors="pt").input_ids
+    return tokenizer(
+        captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 # ----------------------------------------------------------------------------------------------------- CLIP
@@ -128,9 +129,14 @@ def make_clip(tokenizer, cfg: TrainConfig):
     w = cfg.clip_width
     common = dict(hidden_size=w, intermediate_size=4 * w, num_hidden_layers=cfg.clip_layers, num_attention_heads=4)
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), max_position_embeddings=cfg.max_length,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **common),
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=cfg.max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **common,
+        ),
         vision_config=dict(image_size=64, patch_size=8, **common),
         projection_dim=w,
     )
@@ -152,8 +158,10 @@ def train_clip(clip, tokenizer, images: np.ndarray, captions: list[str], cfg: Tr
         out = clip(input_ids=ids[idx], pixel_values=pix)
         same = (cap_id[idx][:, None] == cap_id[idx][None, :]).float()
         target = same / same.sum(1, keepdim=True)
-        loss = 0.5 * (torch.sum(-target * F.log_softmax(out.logits_per_image, 1), 1).mean()
-                      + torch.sum(-target * F.log_softmax(out.logits_per_text, 1), 1).mean())
+        loss = 0.5 * (
+            torch.sum(-target * F.log_softmax(out.logits_per_image, 1), 1).mean()
+            + torch.sum(-target * F.log_softmax(out.logits_per_text, 1), 1).mean()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -172,9 +180,15 @@ def make_vae(cfg: TrainConfig):
 
     n = len(cfg.vae_channels)
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
-        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-        block_out_channels=cfg.vae_channels, layers_per_block=1, norm_num_groups=min(16, min(cfg.vae_channels)),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=cfg.vae_channels,
+        layers_per_block=1,
+        norm_num_groups=min(16, min(cfg.vae_channels)),
     )
 
 
@@ -197,8 +211,12 @@ def train_vae(vae, images: np.ndarray, cfg: TrainConfig, rng: np.random.Generato
             bar.set_postfix(loss=f"{loss.item():.4f}")
     vae.eval()
     with torch.no_grad():
-        lat = torch.cat([vae.encode(_images_to_tensor(images[i : i + 256])).latent_dist.mean
-                         for i in range(0, min(len(images), 2048), 256)])
+        lat = torch.cat(
+            [
+                vae.encode(_images_to_tensor(images[i : i + 256])).latent_dist.mean
+                for i in range(0, min(len(images), 2048), 256)
+            ]
+        )
     vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
     return vae
 
@@ -211,11 +229,16 @@ def make_unet(cfg: TrainConfig, cross_dim: int):
 
     n = len(cfg.unet_channels)
     return UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
-        block_out_channels=cfg.unet_channels, layers_per_block=cfg.unet_layers,
-        cross_attention_dim=cross_dim, attention_head_dim=8, norm_num_groups=min(32, min(cfg.unet_channels)),
+        block_out_channels=cfg.unet_channels,
+        layers_per_block=cfg.unet_layers,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=8,
+        norm_num_groups=min(32, min(cfg.unet_channels)),
     )
 
 
@@ -230,12 +253,26 @@ def sampling_schedule():
     """SD v1.5's DDIM inference scheduler configuration."""
     from diffusers import DDIMScheduler
 
-    return DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                         clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
 
 
-def train_unet(unet, latents: torch.Tensor, text_states: torch.Tensor, caption_ids: torch.Tensor, empty_state: torch.Tensor,
-               cfg: TrainConfig, rng: np.random.Generator):
+def train_unet(
+    unet,
+    latents: torch.Tensor,
+    text_states: torch.Tensor,
+    caption_ids: torch.Tensor,
+    empty_state: torch.Tensor,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+):
     """Epsilon prediction on cached VAE latents and cached text hidden states; keeps an EMA copy."""
     from diffusers.training_utils import EMAModel
 
@@ -322,18 +359,34 @@ def stage_unet(cfg: TrainConfig, out: Path, fp16: bool = True) -> None:
     text_encoder = CLIPTextModel.from_pretrained(out / "text_encoder", torch_dtype=torch.float32).eval()
     vae = AutoencoderKL.from_pretrained(out / "vae", torch_dtype=torch.float32).eval()
     with torch.no_grad():
-        latents = torch.cat([vae.encode(_images_to_tensor(images[i : i + 256])).latent_dist.mean
-                             for i in range(0, len(images), 256)]) * vae.config.scaling_factor
+        latents = (
+            torch.cat(
+                [
+                    vae.encode(_images_to_tensor(images[i : i + 256])).latent_dist.mean
+                    for i in range(0, len(images), 256)
+                ]
+            )
+            * vae.config.scaling_factor
+        )
         unique = sorted(set(captions))
-        states = torch.cat([text_encoder(tokenize(tokenizer, unique[i : i + 256]))[0] for i in range(0, len(unique), 256)])
+        states = torch.cat(
+            [text_encoder(tokenize(tokenizer, unique[i : i + 256]))[0] for i in range(0, len(unique), 256)]
+        )
         empty = text_encoder(tokenize(tokenizer, [""]))[0][0]
     del images
     index = {c: i for i, c in enumerate(unique)}
     caption_ids = torch.tensor([index[c] for c in captions])
     unet = train_unet(make_unet(cfg, text_encoder.config.hidden_size), latents, states, caption_ids, empty, cfg, rng)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=sampling_schedule(), safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=sampling_schedule(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     clip = CLIPModel.from_pretrained(out / CLIP_SUBFOLDER, torch_dtype=torch.float32)
     if fp16:
         # Halve the big parts on disk. diffusers loads UNet and VAE back as float32 by default, but
@@ -383,11 +436,14 @@ def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stag
             stage_unet(cfg, out, fp16=fp16)
     info_path = out / "hero_bench_train.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    info.update({
-        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-        "torch": torch.__version__, "fp16": fp16,
-        f"seconds_{'+'.join(stages)}": round(time.time() - t0, 1),
-    })
+    info.update(
+        {
+            "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            "torch": torch.__version__,
+            "fp16": fp16,
+            f"seconds_{'+'.join(stages)}": round(time.time() - t0, 1),
+        }
+    )
     info_path.write_text(json.dumps(info, indent=2))
     return out
 
@@ -395,7 +451,18 @@ def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stag
 def quick_config(seed: int = 0) -> TrainConfig:
     """Tiny models and a handful of steps: proves the whole script runs (used by tests and `--quick`)."""
     return TrainConfig(
-        seed=seed, n_examples=64, clip_width=32, clip_layers=1, clip_steps=2, clip_batch=8,
-        vae_channels=(8, 16, 16, 16), vae_steps=2, vae_batch=4, unet_channels=(32, 32, 32), unet_steps=2,
-        unet_batch=8, threads=1, log_every=1,
+        seed=seed,
+        n_examples=64,
+        clip_width=32,
+        clip_layers=1,
+        clip_steps=2,
+        clip_batch=8,
+        vae_channels=(8, 16, 16, 16),
+        vae_steps=2,
+        vae_batch=4,
+        unet_channels=(32, 32, 32),
+        unet_steps=2,
+        unet_batch=8,
+        threads=1,
+        log_every=1,
     )
