@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
@@ -174,7 +174,7 @@ def eval_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Success rate of a model (default: the pretrained toy model) on a task."""
-    from hero_bench.evaluation import evaluate
+    from hero_bench.evaluation import evaluate, wilson_interval
     from hero_bench.oracles import ORACLES
     from hero_bench.tasks.loader import load_task
 
@@ -186,7 +186,7 @@ def eval_cmd(
     if json_out:
         print(json.dumps(summary))
         return
-    lo, hi = summary["ci95"]  # type: ignore[misc]
+    lo, hi = wilson_interval(result.successes, n)
     console.print(
         f"{t.name}: success rate {result.success_rate:.3f} ({result.successes}/{n}, 95% CI {lo:.3f}-{hi:.3f}), "
         f"judge '{judge}', seed {seed}"
@@ -319,7 +319,7 @@ def run_cmd(
         table = resume_all(resume)
         _print_summary(table, target, f"resumed {resume}")
         return
-    fields = {
+    fields: dict[str, Any] = {
         k: v
         for k, v in dict(
             budget=budget,
@@ -498,10 +498,12 @@ def report_cmd(
     from hero_bench.reports import build_report
 
     command = "hero-bench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
+    if fmt not in ("html", "md"):
+        _fail(f"--format must be html or md, got {fmt!r}")
     path = build_report(
         run_dirs,
         out,
-        fmt,
+        fmt,  # type: ignore[arg-type]
         target=target,
         clip=clip,
         blip=blip,
@@ -587,7 +589,7 @@ def calibrate_cmd(
                 f"{agreement.accuracy:.3f}, kappa {agreement.kappa:.3f}"
             )
         return
-    report = calibrate(proxy, t, n=n, seed=seed, images=images)
+    report = calibrate(proxy, t, n=n, seed=seed, images=images)  # type: ignore[arg-type]
     saved = None
     folder = getattr(proxy, "margins_folder", None)
     if save and report.improved and folder is not None:

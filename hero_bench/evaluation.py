@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined"
+# (diffusers pipelines register their components at runtime, invisible to mypy)
 """Generate images for a task from fixed, seeded noises and score them with a judge.
 
 Every success rate in hero-bench goes through `evaluate`, so that `hero-bench eval`, the run loop's

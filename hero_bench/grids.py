@@ -37,5 +37,5 @@ def contact_sheet(
         if best is not None and i == best:
             colour = BEST
         draw.rectangle([x, y, x + cell_w - 1, y + cell_h - 1], fill=colour)
-        sheet.paste(img.convert("RGB").resize((w, h), Image.NEAREST), (x + border, y + border))
+        sheet.paste(img.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x + border, y + border))
     return sheet

@@ -161,7 +161,7 @@ def box_scene(
     shape: str,
     colour: str,
     mode: str,
-    extra: list[tuple[str, str, str]] = (),
+    extra: tuple[tuple[str, str, str], ...] | list[tuple[str, str, str]] = (),
     gap: bool = False,
 ) -> tuple[Scene, tuple[str, float] | None]:
     """A box with one object `mode` in {'inside', 'beside', 'pierce'} plus `extra` (shape, colour, mode) objects."""

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined, arg-type"
+# (diffusers pipelines register their components at runtime, invisible to mypy)
 """Train the embedded tiny Stable Diffusion on the toy world and save it in the diffusers folder layout.
 
 Four parts, trained in order, each a real diffusers/transformers model so that the saved folder loads with
@@ -465,4 +467,12 @@ def quick_config(seed: int = 0) -> TrainConfig:
         unet_batch=8,
         threads=1,
         log_every=1,
+    )
+
+
+def expected_steps_hint(cfg: TrainConfig) -> str:
+    """A one-line summary printed before training starts."""
+    return (
+        f"tokenizer + CLIP {cfg.clip_steps} steps and VAE {cfg.vae_steps} steps (side by side), then UNet "
+        f"{cfg.unet_steps} steps, on {cfg.n_examples} seeded scenes (seed {cfg.seed}), {cfg.threads} thread(s) each"
     )
