@@ -24,8 +24,9 @@ app = typer.Typer(
 )
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 app.add_typer(toy_app, name="toy")
-console = Console()
-err_console = Console(stderr=True)
+# Piped or logged output gets a wide console so that tables are not squeezed into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")
