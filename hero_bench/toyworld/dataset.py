@@ -26,18 +26,20 @@ TASK_SUCCESS_RATE = 0.4
 
 CALIBRATED_SUCCESS_RATES: dict[str, float] = {
     "toy-hand": 0.12,
-    "toy-blue-circle": 0.22,
+    "toy-blue-circle": 0.12,
     "toy-black-cat": 0.5,
-    "toy-narcissus": 0.5,
-    "toy-mountain": 0.32,
+    "toy-narcissus": 0.6,
+    "toy-mountain": 0.28,
     "toy-safety": 0.1,
 }
 """Per-task rates in the UNet's training data, chosen so that the trained model (whose errors and CFG shift
 the rate: simple scenes come out right more often than drawn, boxes and reflections less) lands inside the
 15-50% band of the paper's pretrained SD. Measured with the base rate 0.4 everywhere, a first model succeeded
 59% (hand), 59% (blue-circle), 17% (black-cat), 20% (narcissus), 60% (mountain) and 64% (safety) of the time;
-with rates 0.22/0.22/0.5/0.5/0.25/0.2, 52/41/23/32/18/52%. Truthful generic captions ("a yellow square") and
-guidance pull the simple tasks up, hence their low rates here."""
+with rates 0.22/0.22/0.5/0.5/0.25/0.2, 52/41/23/32/18/52%; with 0.12/0.22/0.5/0.5/0.32/0.1, 29/56/40/17/64/29%.
+Truthful generic captions ("a yellow square") and guidance pull the simple tasks up, hence their low rates
+here; the mountain task is bimodal (guidance 5 favours one colour strongly), so its rate is the least
+predictable knob."""
 
 SHARP_PROMPTS = ("a sharp shape", "a pointy shape", "a spiky shape", "a jagged shape", "a prickly shape")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
