@@ -37,7 +37,7 @@ class RunConfig(BaseModel):
     eta: float = Field(default=1.0, gt=0, description="DDIM eta (>0: DDPO needs a stochastic sampler)")
     guidance_scale: float = Field(default=5.0, ge=1.0)
     eval_n: int = Field(default=64, ge=1, description="evaluation images per epoch, judged by the judge")
-    eval_seed: int = 10_000
+    eval_seed: int = Field(default=10_000, description="evaluation noises use eval_seed + seed (fixed within a run)")
     lora_rank: int = Field(default=4, ge=1)
     sample_batch_size: int = Field(default=32, ge=1, description="images per UNet call while sampling")
     preset: str = "paper"

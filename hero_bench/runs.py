@@ -231,13 +231,16 @@ class Run:
         return d
 
     def _evaluate(self, epoch: int) -> Evaluation:
-        noise = self.method.eval_noise(self.cfg.eval_n, self.cfg.eval_seed)
+        # Evaluation noises are fixed within a run (epochs differ only by what was learned) and differ between
+        # seeds, so that seed-to-seed spread includes sampling variance (SD-pretrained too).
+        eval_seed = self.cfg.eval_seed + self.cfg.seed
+        noise = self.method.eval_noise(self.cfg.eval_n, eval_seed)
         ev = evaluate(
             self.pipe,
             self.task,
             self.judge,
             n=self.cfg.eval_n,
-            seed=self.cfg.eval_seed,
+            seed=eval_seed,
             settings=self.settings,
             noise=noise,
             prompts=self.method.eval_prompts(self.cfg.eval_n),
