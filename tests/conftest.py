@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: hub ids must fail fast, not retry
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -33,3 +34,17 @@ def fresh_tiny_pipe():
 def tiny_noise():
     """Four initial latents matching the tiny pipeline (4 x 8 x 8)."""
     return torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(1234))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright, shared by the browser tests of a module."""
+    from tests.browser import ARGS, CHROMIUM
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (test extra)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

@@ -12,38 +12,18 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
-import pytest
-
 from hero_bench.oracles.human import LabelStore
 from hero_bench.oracles.human.serve import bind_socket
+from tests.browser import artifacts_dir as _artifacts
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 TIMEOUT_MS = 15_000
 
 
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("HERO_BENCH_ARTIFACTS", Path(tempfile.gettempdir()) / "hero-bench-artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (test extra)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 class PracticeRun:

@@ -7,35 +7,9 @@ $HERO_BENCH_ARTIFACTS).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from hero_bench.reports import build_report
 from hero_bench.reports.fixtures import beta_sweep_runs, demo_runs
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("HERO_BENCH_ARTIFACTS", Path(tempfile.gettempdir()) / "hero-bench-artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (test extra)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+from tests.browser import artifacts_dir as _artifacts
 
 
 def test_report_renders_offline_in_chromium(browser, tmp_path):
