@@ -59,9 +59,11 @@ def generate_images(
     noise: torch.Tensor,
     settings: SamplingSettings,
     seed: int = 0,
+    prompt_cache: dict | None = None,
 ) -> list[Image.Image]:
-    """Images for `prompts` (one per noise) with the project's own DDIM sampler."""
-    embeds = encode_prompts(pipe, list(prompts), settings.guidance_scale)
+    """Images for `prompts` (one per noise) with the project's own DDIM sampler. Pass the same
+    `prompt_cache` across calls (e.g. every epoch of a run) to encode each prompt only once."""
+    embeds = encode_prompts(pipe, list(prompts), settings.guidance_scale, cache=prompt_cache)
     gen = torch.Generator("cpu").manual_seed(seed)
     traj = sample_with_trajectory(
         pipe,
@@ -133,6 +135,7 @@ def evaluate(
     settings: SamplingSettings | None = None,
     noise: torch.Tensor | None = None,
     prompts: Sequence[str] | None = None,
+    prompt_cache: dict | None = None,
 ) -> Evaluation:
     """Success of `pipe` on `task` over `n` images from seeded noise (or the given noise), by `judge`.
 
@@ -143,5 +146,5 @@ def evaluate(
     prompts = spread_prompts(task.eval_prompts, noise.shape[0]) if prompts is None else list(prompts)
     if len(prompts) != noise.shape[0]:
         raise ValueError(f"got {len(prompts)} evaluation prompts for {noise.shape[0]} noises")
-    images = generate_images(pipe, prompts, noise, settings, seed=seed)
+    images = generate_images(pipe, prompts, noise, settings, seed=seed, prompt_cache=prompt_cache)
     return Evaluation(task.name, prompts, images, judge.judge(images, task, prompts), seed, settings)

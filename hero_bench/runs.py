@@ -93,6 +93,7 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.prompt_cache: dict = {}  # the text encoder is frozen: encode each prompt once per run
         self.rows: list[dict[str, Any]] = []
         self.epoch = 0
         self.feedback_used = 0
@@ -179,7 +180,7 @@ class Run:
         n = self.cfg.batch
         prompts = self.method.training_prompts(n)
         z_T = self.method.initial_noise(n, self.generator)
-        embeds = encode_prompts(self.pipe, prompts, self.settings.guidance_scale)
+        embeds = encode_prompts(self.pipe, prompts, self.settings.guidance_scale, cache=self.prompt_cache)
         traj = sample_with_trajectory(
             self.pipe,
             embeds,
@@ -244,6 +245,7 @@ class Run:
             settings=self.settings,
             noise=noise,
             prompts=self.method.eval_prompts(self.cfg.eval_n),
+            prompt_cache=self.prompt_cache,
         )
         out = self.folder / "eval" / f"epoch_{epoch:03d}"
         out.mkdir(parents=True, exist_ok=True)
