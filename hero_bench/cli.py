@@ -251,6 +251,30 @@ def _sweep_variants(sweep: str | None) -> list[tuple[str, dict, dict]]:
     return out
 
 
+def _method_options(items: list[str]) -> dict[str, Any]:
+    """`--method-option` values as RunConfig.method_options: {method: {key: value}} for METHOD.KEY=VALUE
+    (each method reads only its own section), {key: value} for plain KEY=VALUE."""
+    import yaml
+
+    from hero_bench.methods import METHODS
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            _fail(f"--method-option expects METHOD.KEY=VALUE or KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        name, dot, option = key.rpartition(".")
+        if dot and name:
+            if name not in METHODS:
+                _fail(f"--method-option {item!r}: unknown method {name!r}; valid: {', '.join(METHODS)}")
+            out.setdefault(name, {})[option] = parsed
+        else:
+            out[key] = parsed
+    return out
+
+
 @app.command("run")
 def run_cmd(
     task: Annotated[str | None, typer.Option("--task", help="Task name(s) or YAML path(s), comma-separated.")] = None,
@@ -292,6 +316,14 @@ def run_cmd(
         list[str] | None,
         typer.Option(
             "--oracle-option", help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800, margin=0.02."
+        ),
+    ] = None,
+    method_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method-option",
+            help="METHOD.KEY=VALUE for one method's options (repeatable), e.g. d3po-style.max_pairs=16 "
+            "or ddpo-reward.epochs=50; plain KEY=VALUE when a single method runs.",
         ),
     ] = None,
     sweep: Annotated[
@@ -361,6 +393,8 @@ def run_cmd(
         oracle_options[key.strip()] = yaml.safe_load(value)
     if oracle_options:
         fields["oracle_options"] = oracle_options
+    if method_option:
+        fields["method_options"] = _method_options(method_option)
     command = "hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if task is None and config is None:
         _fail("name a task with --task (see `hero-bench tasks`) or a settings file with --config")

@@ -283,11 +283,31 @@ class Run:
         )
 
 
+def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
+    """The results of a finished run in `folder` made with the same settings as `cfg` (the command line
+    that launched it aside), else None. Lets a comparison add methods to a root without redoing the
+    runs it already holds; a different setting in the same folder stays an error."""
+    folder = Path(folder)
+    if not ((folder / DONE).exists() and (folder / CONFIG).exists() and (folder / RESULTS).exists()):
+        return None
+    saved = json.loads((folder / CONFIG).read_text())
+    wanted = cfg.model_dump(mode="json")
+    saved.pop("command", None), wanted.pop("command", None)
+    return pd.read_csv(folder / RESULTS) if saved == wanted else None
+
+
 def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Run every config into its folder under `root`; returns and writes the combined results table."""
+    """Run every config into its folder under `root`; returns and writes the combined results table.
+    A finished run with identical settings is reused, not repeated."""
     tables = []
     for cfg in cfgs:
         folder = run_dir_for(root, cfg)
+        done = finished_result(folder, cfg)
+        if done is not None:
+            if progress:
+                print(f"reusing the finished run {folder} (same settings)")
+            tables.append(done)
+            continue
         tables.append(Run(cfg, folder, progress=progress).execute(resume=resume))
     table = pd.concat(tables, ignore_index=True)
     combined = _collect(root)

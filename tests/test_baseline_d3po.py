@@ -135,10 +135,9 @@ def test_shared_images_in_a_minibatch_give_the_per_pair_losses(fresh_tiny_pipe):
     trainer = D3POTrainer(pipe, D3POOptions(beta=5.0, ratio_clip=0.9), seed=0)
     ref = torch.full(traj.log_probs.shape, float("nan"))
     ref[:, :] = trainer.reference_log_probs(traj, torch.arange(3), torch.arange(STEPS))
-    with torch.no_grad():
-        both, _ = trainer._step_loss(traj, torch.tensor([[0, 1], [2, 0]]), 1, ref)
-        first, _ = trainer._step_loss(traj, torch.tensor([[0, 1]]), 1, ref)
-        second, _ = trainer._step_loss(traj, torch.tensor([[2, 0]]), 1, ref)
+    both = trainer._accumulate(traj, [(torch.tensor([[0, 1], [2, 0]]), 1)], ref, scale=1.0)[0][0]
+    first = trainer._accumulate(traj, [(torch.tensor([[0, 1]]), 1)], ref, scale=1.0)[0][0]
+    second = trainer._accumulate(traj, [(torch.tensor([[2, 0]]), 1)], ref, scale=1.0)[0][0]
     assert not torch.isclose(first, second)
     torch.testing.assert_close(both, (first + second) / 2)
 
@@ -149,3 +148,24 @@ def test_a_comparison_config_gives_each_method_its_own_section(fresh_tiny_pipe):
     assert method.options.group_size == 3
     with pytest.raises(ConfigError, match="mixes per-method sections"):
         D3PO().setup(_ctx(tiny_sd_pipeline(), **{"d3po-style": {"group_size": 3}, "beta": 0.2}))
+
+
+def test_fused_passes_give_the_per_step_gradient():
+    """Scoring all of an optimiser step's transitions in one UNet pass is a speed-up only: the same
+    gradient norm and weights as one pass per (pair, step)."""
+    noise = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    results = []
+    for chunk in (None, 1):
+        pipe = tiny_sd_pipeline()
+        attach_lora(pipe, rank=2, init_seed=0)
+        traj = sample_with_trajectory(pipe, ["a cat"] * 3, noise, num_inference_steps=STEPS,
+                                      generator=torch.Generator().manual_seed(6))
+        trainer = D3POTrainer(pipe, D3POOptions(beta=5.0, learning_rate=1e-3, pair_batch_size=2,
+                                                max_transitions_per_pass=chunk), seed=0)
+        stats = trainer.update(traj, [(0, 1), (2, 1), (0, 2)])
+        results.append((stats, [p.detach().clone() for p in trainer.opt.params]))
+    (fused, w_fused), (split, w_split) = results
+    assert fused["optimizer_steps"] == split["optimizer_steps"] == 2
+    assert fused["grad_norm"] == pytest.approx(split["grad_norm"], rel=1e-4)
+    for a, b in zip(w_fused, w_split, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-5)

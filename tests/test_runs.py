@@ -64,6 +64,33 @@ def test_a_finished_folder_is_not_overwritten(tmp_path):
         Run(cfg, run_dir_for(tmp_path, cfg), progress=False).execute()
 
 
+def test_a_comparison_reuses_finished_runs_with_the_same_settings(tmp_path):
+    """Adding a method to a root re-runs nothing that is already there with identical settings."""
+    from hero_bench.runs import run_many
+
+    cfg = _cfg("sd-pretrained", command="first")
+    run_many([cfg], tmp_path, progress=False)
+    folder = run_dir_for(tmp_path, cfg)
+    stamp = (folder / "results.csv").stat().st_mtime_ns
+    table = run_many([_cfg("sd-pretrained", command="second")], tmp_path, progress=False)
+    assert (folder / "results.csv").stat().st_mtime_ns == stamp
+    assert list(table.method) == ["sd-pretrained"]
+    with pytest.raises(FileExistsError, match="--resume"):  # other settings in the same folder: no silent reuse
+        run_many([_cfg("sd-pretrained", eval_n=5)], tmp_path, progress=False)
+
+
+def test_cli_method_options_go_to_their_method(tmp_path):
+    flags = ["run", "--task", "toy-hand", "--method", "sd-enhanced,sd-pretrained", *SMALL_FLAGS, "--out", str(tmp_path)]
+    r = subprocess.run([*CLI, *flags, "--method-option", "sd-enhanced.enhancr=table"], capture_output=True, text=True)
+    assert r.returncode == 2 and "enhancr" in r.stderr, r.stderr
+    r = subprocess.run([*CLI, *flags, "--method-option", "d3p0.beta=1"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown method 'd3p0'" in r.stderr and "d3po-style" in r.stderr
+    r = subprocess.run([*CLI, *flags, "--method-option", "sd-enhanced.enhancer=task"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "toy-hand" / "sd-pretrained" / "seed0" / "config.json").read_text())
+    assert saved["method_options"] == {"sd-enhanced": {"enhancer": "task"}}
+
+
 def test_bad_hyper_parameters_are_named():
     with pytest.raises(ConfigError, match="best_ratio"):
         build_run_config("toy-hand", hero={"best_ratio": 1.5})

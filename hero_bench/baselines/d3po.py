@@ -60,6 +60,10 @@ class D3POOptions(OptimizerOptions):
     grad_accum_steps: int = Field(default=1, ge=1, description="minibatches per optimiser step")
     inner_epochs: int = Field(default=1, ge=1, description="passes over each batch's pairs")
     max_pairs: int | None = Field(default=None, ge=1, description="cap on pairs per batch (random subset)")
+    max_transitions_per_pass: int | None = Field(
+        default=None, ge=1, description="transitions per UNet forward/backward; None = an optimiser step's all "
+        "(same gradient; lower it to bound memory on large UNets)"
+    )
 
 
 # --------------------------------------------------------------------------------------- preference pairs
@@ -178,13 +182,13 @@ class D3POTrainer:
             minibatches = pair_t[torch.randperm(len(pair_t), generator=gen)].split(o.pair_batch_size)
             for start in range(0, len(minibatches), o.grad_accum_steps):
                 group = minibatches[start : start + o.grad_accum_steps]
-                for mb in group:
-                    # one random step order per minibatch (D3PO shares it across an image group)
-                    chosen = candidates[torch.randperm(len(candidates), generator=gen)[:k]]
-                    for step in chosen.tolist():
-                        loss, metrics = self._step_loss(traj, mb, step, ref)
-                        (loss / (len(group) * k)).backward()
-                        rows.append(metrics)
+                # one random step order per minibatch (D3PO shares it across an image group)
+                units = [
+                    (mb, step)
+                    for mb in group
+                    for step in candidates[torch.randperm(len(candidates), generator=gen)[:k]].tolist()
+                ]
+                rows += self._accumulate(traj, units, ref, scale=1.0 / (len(group) * k))
                 norms.append(self.opt.step())
         means = torch.stack(rows).mean(dim=0).tolist()
         stats = dict(zip(("loss", "margin", "accuracy", "clipfrac"), means, strict=True))
@@ -192,23 +196,51 @@ class D3POTrainer:
                      optimizer_steps=float(self.opt.steps))
         return stats
 
-    def _step_loss(self, traj: Trajectory, mb: Tensor, step: int, ref: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean D3PO loss of the pairs `mb` [m, 2] at one denoising step, and detached metrics. An image in
-        several pairs of the minibatch goes through the UNet once."""
+    def _accumulate(
+        self, traj: Trajectory, units: list[tuple[Tensor, int]], ref: Tensor, scale: float
+    ) -> list[Tensor]:
+        """Backpropagate scale * (mean D3PO loss of the pairs `mb` [m, 2] at `step`) for every (mb, step)
+        unit of one optimiser step; returns detached [loss, margin, accuracy, clipfrac] per unit.
+
+        No optimiser step happens between units, so scoring all their transitions in as few UNet passes
+        as `max_transitions_per_pass` allows gives the gradient of one pass per unit, far faster on a
+        CPU. An image in several pairs of a minibatch goes through the UNet once per step."""
         o = self.options
         device = self.pipe._execution_device
-        images, inverse = torch.unique(mb.flatten(), return_inverse=True)
-        at = torch.full((len(images),), step, dtype=torch.long)
-        logp = transition_log_probs(self.pipe, traj, images, at).float()[inverse.reshape(mb.shape).to(device)]
-        lp_w, lp_l = logp[:, 0], logp[:, 1]
-        rw, rl = ref[mb[:, 0], step].to(device), ref[mb[:, 1], step].to(device)
-        loss = d3po_loss(lp_w, rw, lp_l, rl, o.beta, o.ratio_clip).mean()
-        with torch.no_grad():
-            log_r = torch.cat([lp_w - rw, lp_l - rl])
-            margin = o.beta * (lp_w - rw - (lp_l - rl))
-            clipped = ((log_r < math.log1p(-o.ratio_clip)) | (log_r > math.log1p(o.ratio_clip))).float().mean()
-            metrics = torch.stack([loss, margin.mean(), (margin > 0).float().mean(), clipped]).cpu()
-        return loss, metrics
+        per_unit = [torch.unique(mb.flatten(), return_inverse=True) for mb, _ in units]
+        samples = torch.cat([images for images, _ in per_unit])
+        steps = torch.cat([torch.full((len(images),), step, dtype=torch.long) for (images, _), (_, step)
+                           in zip(per_unit, units, strict=True)])
+        bounds = torch.tensor([0] + [len(images) for images, _ in per_unit]).cumsum(0).tolist()
+        chunk = o.max_transitions_per_pass or len(samples)
+        rows: list[Tensor] = []
+        pending: list[int] = list(range(len(units)))
+        while pending:  # group whole units into passes of at most `chunk` transitions (at least one unit)
+            first, size = pending[0], 0
+            batch_units = []
+            while pending and (not batch_units or size + bounds[pending[0] + 1] - bounds[pending[0]] <= chunk):
+                u = pending.pop(0)
+                batch_units.append(u)
+                size += bounds[u + 1] - bounds[u]
+            lo, hi = bounds[first], bounds[batch_units[-1] + 1]
+            logp_all = transition_log_probs(self.pipe, traj, samples[lo:hi], steps[lo:hi]).float()
+            total = torch.zeros((), device=device)
+            for u in batch_units:
+                mb, step = units[u]
+                _, inverse = per_unit[u]
+                logp = logp_all[bounds[u] - lo : bounds[u + 1] - lo][inverse.reshape(mb.shape).to(device)]
+                lp_w, lp_l = logp[:, 0], logp[:, 1]
+                rw, rl = ref[mb[:, 0], step].to(device), ref[mb[:, 1], step].to(device)
+                loss = d3po_loss(lp_w, rw, lp_l, rl, o.beta, o.ratio_clip).mean()
+                total = total + loss * scale
+                with torch.no_grad():
+                    log_r = torch.cat([lp_w - rw, lp_l - rl])
+                    margin = o.beta * (lp_w - rw - (lp_l - rl))
+                    lo_c, hi_c = math.log1p(-o.ratio_clip), math.log1p(o.ratio_clip)
+                    clipped = ((log_r < lo_c) | (log_r > hi_c)).float().mean()
+                    rows.append(torch.stack([loss.detach(), margin.mean(), (margin > 0).float().mean(), clipped]).cpu())
+            total.backward()
+        return rows
 
     def state_dict(self) -> dict[str, Any]:
         return self.opt.state_dict()
