@@ -112,6 +112,14 @@ def test_secondary_metrics_are_computed_where_models_exist(runs_root, tmp_path):
     metrics = pd.read_csv(out.parent / "tables" / "metrics.csv")
     assert {"diversity_mean", "clip_score_mean"} <= set(metrics.columns)
     assert (out.parent / "plots" / "secondary_metrics.png").exists()
+    per_epoch = pd.read_csv(out.parent / "tables" / "metrics_per_epoch.csv")
+    runs = load_runs([runs_root]).runs
+    assert len(per_epoch) == sum(len(r.eval_epochs()) for r in runs) > len(per_run), "every evaluated epoch"
+    final = per_epoch.sort_values("epoch").groupby(["task", "method", "seed"]).tail(1)
+    merged = final.merge(per_run, on=["task", "method", "seed"], suffixes=("", "_final"))
+    assert len(merged) == len(per_run)
+    assert (merged["clip_score"] - merged["clip_score_final"]).abs().max() < 1e-6, "same images, same numbers"
+    assert (out.parent / "plots" / "metrics_vs_feedback.png").exists()
     text = out.read_text()
     assert "blip_score: missing — no BLIP ITM model given" in text and "imagereward: missing" in text
 

@@ -19,7 +19,7 @@ from hero_bench.metrics import curves
 from hero_bench.metrics.suite import METRICS, MetricSuite
 from hero_bench.reports import plots, tables
 from hero_bench.reports.content import Figure, Report, Section, Table
-from hero_bench.reports.runs import RunSet, load_runs
+from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
 
 SECONDARY = ["diversity", "clip_score", "blip_score", "imagereward"]
@@ -71,6 +71,27 @@ def _secondary_rows(runs: RunSet, suite: MetricSuite) -> tuple[pd.DataFrame, dic
         if m in df and df[m].notna().any():
             missing.pop(m, None)
     return df, missing, notes
+
+
+def _epoch_metric_rows(runs: RunSet, suite: MetricSuite) -> pd.DataFrame:
+    """One row per (run, evaluated epoch): the secondary metrics of that epoch's evaluation images, so that
+    a report shows how diversity and alignment move while a method learns, not only where it ends."""
+    rows: list[dict] = []
+    for run in runs.runs:
+        task, _, seed = run.key
+        results = run.results.set_index("epoch")
+        label = str(run.results["label"].iloc[0])
+        for folder in run.eval_epochs():
+            epoch = int(folder.name.split("_")[-1])
+            batch = EvalBatch.read(folder)
+            if batch is None or epoch not in results.index:
+                continue
+            res = suite.compute(batch.images(), batch.prompts)
+            rows.append({"task": task, "method": label, "seed": seed, "epoch": epoch,
+                         "feedback_used": float(results.loc[epoch, "feedback_used"]),
+                         "uses_feedback": bool(results.loc[epoch, "uses_feedback"]),
+                         **{m: res.values[m] for m in SECONDARY if m in res.values}})
+    return pd.DataFrame(rows)
 
 
 def _provenance(runs: RunSet, out: Path) -> pd.DataFrame:
@@ -236,6 +257,14 @@ def build_report(
         figs = plots.metrics_plot(rows, present, out / "plots" / "secondary_metrics", colours)
         sec.figures.append(Figure("metrics", figs[0], "Higher is better for every metric; bars ±1 std over seeds.",
                                   figs[1]))
+    per_epoch = _epoch_metric_rows(runs, suite) if present else pd.DataFrame()
+    over_time = [m for m in present if m in per_epoch]
+    if over_time:
+        per_epoch.to_csv(out / "tables" / "metrics_per_epoch.csv", index=False)
+        figs = plots.metrics_over_feedback_plot(per_epoch, over_time, out / "plots" / "metrics_vs_feedback", colours)
+        sec.figures.append(Figure("metrics-over-feedback", figs[0], "Secondary metrics of every epoch's evaluation "
+                                  "images against feedback used (seed mean, ±1 std band); methods without feedback "
+                                  "appear at 0 or, when they train, at their epochs' 0-feedback points.", figs[1]))
     for m, why in notes.items():
         if why and why != "unverified":
             sec.bullets.append(f"{m}: {why}")

@@ -86,3 +86,20 @@ def metrics_plot(rows: pd.DataFrame, metrics: list[str], base: Path, colours: di
         ax.set(title=metric, xlabel="", ylabel=metric)
         ax.legend(fontsize=7)
     return _save(fig, base)
+
+
+def metrics_over_feedback_plot(rows: pd.DataFrame, metrics: list[str], base: Path, colours: dict) -> list[Path]:
+    """One row of panels per task, one panel per secondary metric, against feedback used (seed bands)."""
+    sns.set_theme(style="whitegrid", font_scale=0.9)
+    tasks = sorted(rows["task"].unique())
+    fig, axes = plt.subplots(len(tasks), len(metrics), figsize=(4.6 * len(metrics), 3.2 * len(tasks)),
+                             squeeze=False)
+    for r, task in enumerate(tasks):
+        part = rows[rows["task"] == task]
+        for c, metric in enumerate(metrics):
+            ax = axes[r][c]
+            sns.lineplot(data=part, x="feedback_used", y=metric, hue="method", errorbar="sd", marker="o",
+                         markersize=4, palette=colours, ax=ax)
+            ax.set(title=f"{task}: {metric}", xlabel="feedback used", ylabel=metric)
+            ax.legend(fontsize=7)
+    return _save(fig, base)
