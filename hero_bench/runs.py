@@ -75,7 +75,10 @@ class Run:
         self.method: Method = METHODS.create(cfg.method)
         oracle_options = {"seed": cfg.seed, **cfg.oracle_options}
         if cfg.oracle == "human":  # one label store per run folder; the page shows budget progress
-            oracle_options.setdefault("run_id", str(Path(folder).resolve()))
+            # In the folder, not the working directory: `--resume` from anywhere (or after moving the folder)
+            # finds the same labels and URL token, so no acknowledged label is asked for again.
+            oracle_options.setdefault("store", str(Path(folder) / "human_labels.sqlite"))
+            oracle_options.setdefault("run_id", f"{self.task.name}/{cfg.label}/seed{cfg.seed}")
             oracle_options.setdefault("budget", cfg.budget)
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
         self.judge: Oracle = ORACLES.create(cfg.judge, seed=cfg.seed + 1)
@@ -159,15 +162,14 @@ class Run:
             initial=self.epoch,
             total=epochs,
         )
+        self._report_progress()  # the starting point (pretrained, or where a resumed run stands)
         for epoch in bar:
             t0 = time.time()
             fb, stats = self._train_epoch(epoch)
             self.epoch = epoch
             self._record(epoch, t0, stats, fb)
             self._checkpoint()
-            report = getattr(self.oracle, "report_progress", None)  # e.g. the human page's live chart
-            if report is not None:
-                report(epoch, self.feedback_used, self.cfg.budget, self.rows[-1]["success_rate"])
+            self._report_progress()
             bar.set_postfix(success=f"{self.rows[-1]['success_rate']:.2f}", feedback=self.feedback_used)
         if self.method.trains:
             self.method.save_artifacts(self.folder / "final")
@@ -175,6 +177,12 @@ class Run:
         (self.folder / DONE).write_text(json.dumps({"epochs": self.epoch, "feedback_used": self.feedback_used}))
         ckpt.unlink(missing_ok=True)
         return pd.DataFrame(self.rows)
+
+    def _report_progress(self) -> None:
+        """Tell an oracle that shows progress (the human page's live chart) where the run stands."""
+        report = getattr(self.oracle, "report_progress", None)
+        if report is not None and self.rows:
+            report(self.epoch, self.feedback_used, self.cfg.budget, self.rows[-1]["success_rate"])
 
     def _train_epoch(self, epoch: int) -> tuple[Feedback, dict[str, float]]:
         n = self.cfg.batch

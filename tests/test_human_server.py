@@ -239,10 +239,28 @@ def test_timeout_and_taken_port_name_the_fix(tmp_path) -> None:
     assert issubclass(ServerStartError, HeroBenchError)
 
 
+def test_host_exposes_the_page_deliberately_and_says_so(tmp_path) -> None:
+    said: list[str] = []
+    local = HumanOracle(run_id="h", store=tmp_path / "l.sqlite", port=0, announce=said.append, finish_grace=0)
+    local.start(TASK)
+    local.close()
+    assert len(said) == 1 and said[0].startswith("hero-bench: label the images at http://127.0.0.1:")
+    said.clear()
+    exposed = HumanOracle(run_id="h", store=tmp_path / "l.sqlite", host="0.0.0.0", port=0, announce=said.append,
+                          finish_grace=0)
+    try:
+        url = exposed.start(TASK)
+        assert "exposed on 0.0.0.0" in said[0] and "this machine's address" in said[0] and url in said[1]
+        assert httpx.get(url.replace("0.0.0.0", "127.0.0.1", 1).replace("/?", "/api/state?")).status_code == 200
+    finally:
+        exposed.close()
+
+
 def test_registry_and_listing(tmp_path) -> None:
     rows = {r["name"]: r for r in describe_oracles()}
     assert {"simulated", "clip", "blip-vqa", "vlm", "human"} <= set(rows)
     assert rows["human"]["needs"] == "person" and rows["vlm"]["needs"] == "endpoint"
+    assert "port=" in rows["human"]["detail"] and "host=" in rows["human"]["detail"]  # how to set them
     assert rows["clip"]["needs"] == rows["blip-vqa"]["needs"] == "weights"
     assert all(r["description"] for r in rows.values())
     assert isinstance(ORACLES.create("human", seed=4, port=0, store=tmp_path / "l.sqlite"), HumanOracle)

@@ -115,3 +115,18 @@ def test_missing_weights_name_the_fix(tmp_path) -> None:
         BlipVQAOracle()  # the default hub id; HF_HUB_OFFLINE=1 in tests
     with pytest.raises(OracleSetupError, match="no config.json"):
         BlipVQAOracle(model=str(tmp_path))
+    with pytest.raises(OracleSetupError, match="neither an existing folder nor a hub id.*huggingface-cli download"):
+        BlipVQAOracle(model=str(tmp_path / "absent"))
+
+
+def test_cli_run_with_missing_oracle_weights_names_the_fix(tmp_path, monkeypatch, capsys) -> None:
+    """Through `hero-bench run`: exit status 2 and the fix, no traceback, before any model is loaded."""
+    from hero_bench import cli
+
+    monkeypatch.setattr("sys.argv", ["hero-bench", "run", "--task", "toy-blue-circle", "--oracle", "blip-vqa",
+                                     "--oracle-model", str(tmp_path / "absent"), "--out", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "neither an existing folder nor a hub id" in err and "huggingface-cli download" in err

@@ -94,3 +94,5 @@ def test_missing_local_weights_name_the_fix(tmp_path, monkeypatch) -> None:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(OracleSetupError, match="no config.json.*HERO_VLM_BASE_URL"):
         VLMOracle(model=str(tmp_path), cache=False)
+    with pytest.raises(OracleSetupError, match="neither an existing folder nor a hub id.*HERO_VLM_BASE_URL"):
+        VLMOracle(model=str(tmp_path / "absent"), cache=False)

@@ -37,7 +37,8 @@ ORACLE_NEEDS: dict[str, tuple[str, str]] = {
     "clip": ("weights", "the toy CLIP (hero-bench toy train), a CLIPModel folder/hub id, or open_clip:ARCH:FILE"),
     "blip-vqa": ("weights", "a BlipForQuestionAnswering folder or hub id, e.g. Salesforce/blip-vqa-base"),
     "vlm": ("endpoint", "an OpenAI-compatible URL + model + key (HERO_VLM_*), or a local VLM folder (weights)"),
-    "human": ("person", "someone at a browser; serves http://127.0.0.1:<port>/?token=..."),
+    "human": ("person", "someone at a browser; serves http://127.0.0.1:8765/?token=... (printed); "
+              "--oracle-option port=N (0: any free), host=0.0.0.0 to expose it deliberately, timeout=SECONDS"),
 }
 
 

@@ -111,8 +111,10 @@ class HumanOracle(Oracle):
             self._server = BackgroundServer(create_app(session), host=self.host, port=self.port)
             atexit.register(self.close)
             if not is_loopback(self.host):
+                elsewhere = (f"; from another machine, put this machine's address in place of {self.host}"
+                             if self.host in ("0.0.0.0", "::") else "")
                 self.announce(f"warning: the labelling page is exposed on {self.host}; anyone who can reach this "
-                              "machine and knows the URL can label")
+                              f"machine and knows the URL can label{elsewhere}")
             self.announce(f"hero-bench: label the images at {self.url}")
         return self.url
 
