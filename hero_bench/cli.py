@@ -207,7 +207,14 @@ def _print_summary(table, target: float, title: str) -> None:
         t.add_column(col)
     for r in summary.itertuples():
         std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
-        reach = "not reached" if r.feedback_to_target != r.feedback_to_target else f"{r.feedback_to_target:.0f}"
+        if r.feedback_to_target != r.feedback_to_target:
+            reach = "not reached"
+        elif not r.uses_feedback:  # trains without feedback (ddpo-reward) or not at all: no feedback axis
+            reach = f"no feedback (epoch {r.epochs_to_target:.0f})"
+        else:
+            reach = f"{r.feedback_to_target:.0f}"
+        if r.seeds_reaching and r.seeds_reaching < r.seeds:
+            reach += f" ({r.seeds_reaching}/{r.seeds} seeds)"
         t.add_row(
             r.task,
             r.method,
@@ -315,7 +322,9 @@ def run_cmd(
     oracle_option: Annotated[
         list[str] | None,
         typer.Option(
-            "--oracle-option", help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800, margin=0.02."
+            "--oracle-option",
+            help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800 or host=0.0.0.0 (human page), "
+            "margin=0.02 (clip); see `hero-bench oracles`.",
         ),
     ] = None,
     method_option: Annotated[
@@ -561,6 +570,41 @@ def bench_cmd(
     from hero_bench import bench
 
     bench.main(full=full, task=task, budget=budget, batch=batch)
+
+
+@app.command("regress")
+def regress_cmd(
+    update: Annotated[
+        bool, typer.Option("--update", help="Rewrite the committed reference curve from this run (on purpose).")
+    ] = False,
+    spread_seeds: Annotated[
+        int,
+        typer.Option("--spread-seeds", min=0, help="With --update: re-measure tolerances over seeds 0..N-1 (N >= 2)."),
+    ] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Keep the run folders here (default: a temporary folder).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """CI's feedback-efficiency check: a small seeded CPU run of HERO and SD-pretrained on toy-mountain,
+    compared with the committed reference curve; exit 1 with a diff if AUC or feedback-to-target regress."""
+    from hero_bench import regress
+
+    if spread_seeds and not update:
+        _fail("--spread-seeds re-measures the tolerances and needs --update")
+    if update:
+        written = regress.update(spread_seeds=spread_seeds, root=out, progress=not json_out)
+        print(json.dumps(written, indent=None if json_out else 2))
+        return
+    result = regress.check(root=out, progress=not json_out)
+    if json_out:
+        print(json.dumps({"ok": result.ok, "problems": result.problems,
+                          "findings": [{k: (None if v != v else v) for k, v in vars(f).items()}  # NaN -> null
+                                       for f in result.findings]}))
+    else:
+        console.print(result.report(), highlight=False, markup=False)
+    if not result.ok:
+        sys.exit(1)
 
 
 @app.command("oracles")

@@ -341,10 +341,13 @@ def _collect(root: Path) -> pd.DataFrame:
 
 
 def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
-    """Per (task, method): final success mean +- std over seeds, feedback used, feedback to reach target."""
-    final = table.sort_values("epoch").groupby(["task", "method", "seed"]).tail(1)
+    """Per (task, method): final success mean +- std over seeds, feedback used, and the feedback (for methods
+    that use it) or the epoch (for those that do not, e.g. ddpo-reward) at which the seed reaches `target`,
+    averaged over the seeds that reach it."""
+    table = table.sort_values("epoch")
+    final = table.groupby(["task", "method", "seed"]).tail(1)
     reach = []
-    for (task, method, seed), g in table.sort_values("epoch").groupby(["task", "method", "seed"]):
+    for (task, method, seed), g in table.groupby(["task", "method", "seed"]):
         hit = g[g.success_rate >= target]
         reach.append(
             {
@@ -352,9 +355,10 @@ def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
                 "method": method,
                 "seed": seed,
                 "feedback_to_target": float(hit.feedback_used.iloc[0]) if len(hit) else float("nan"),
+                "epochs_to_target": float(hit.epoch.iloc[0]) if len(hit) else float("nan"),
             }
         )
-    reach_df = pd.DataFrame(reach).groupby(["task", "method"]).feedback_to_target.mean()
+    reach_df = pd.DataFrame(reach).groupby(["task", "method"])
     out = final.groupby(["task", "method"]).agg(
         seeds=("seed", "nunique"),
         final_success_mean=("success_rate", "mean"),
@@ -362,6 +366,10 @@ def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
         feedback_used=("feedback_used", "max"),
         wall_time_s=("wall_time_s", "sum"),
     )
-    out["feedback_to_target"] = reach_df
+    out["feedback_to_target"] = reach_df.feedback_to_target.mean()
+    out["epochs_to_target"] = reach_df.epochs_to_target.mean()
+    out["seeds_reaching"] = reach_df.feedback_to_target.apply(lambda s: int(s.notna().sum()))
+    uses = table.groupby(["task", "method"]).uses_feedback.max() if "uses_feedback" in table else True
+    out["uses_feedback"] = uses
     out["wall_time_s"] = table.groupby(["task", "method"]).wall_time_s.sum()
     return out.reset_index()

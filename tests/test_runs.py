@@ -139,3 +139,21 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     (t1, log1), (t2, log2) = _comparable(run_whole), _comparable(run_broken)
     pd.testing.assert_frame_equal(t1, t2)
     assert log1 == log2
+
+
+def test_summary_counts_feedback_or_epochs_to_target_per_seed():
+    """Feedback to target averages the seeds that reach it and says how many did; a method that trains
+    without feedback gets the epoch instead of a meaningless '0 feedback'."""
+    from hero_bench.runs import summarise
+
+    rows = []
+    for seed, curve in enumerate([(0.2, 0.4, 0.6), (0.2, 0.6, 0.7), (0.1, 0.2, 0.3)]):
+        for epoch, rate in enumerate(curve):
+            rows.append(dict(task="t", method="hero", seed=seed, epoch=epoch, feedback_used=64 * epoch,
+                             success_rate=rate, uses_feedback=True, wall_time_s=1.0))
+            rows.append(dict(task="t", method="ddpo-reward", seed=seed, epoch=epoch, feedback_used=0,
+                             success_rate=rate, uses_feedback=False, wall_time_s=1.0))
+    s = summarise(pd.DataFrame(rows), target=0.5).set_index("method")
+    assert s.loc["hero", "feedback_to_target"] == 96.0 and s.loc["hero", "seeds_reaching"] == 2
+    assert s.loc["hero", "final_success_mean"] == pytest.approx(0.5333, abs=1e-3)
+    assert not s.loc["ddpo-reward", "uses_feedback"] and s.loc["ddpo-reward", "epochs_to_target"] == 1.5
