@@ -291,17 +291,26 @@ class Run:
         )
 
 
-def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
-    """The results of a finished run in `folder` made with the same settings as `cfg` (the command line
-    that launched it aside), else None. Lets a comparison add methods to a root without redoing the
-    runs it already holds; a different setting in the same folder stays an error."""
-    folder = Path(folder)
-    if not ((folder / DONE).exists() and (folder / CONFIG).exists() and (folder / RESULTS).exists()):
-        return None
-    saved = json.loads((folder / CONFIG).read_text())
+def same_settings(folder: Path, cfg: RunConfig) -> bool:
+    """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
+    aside)."""
+    path = Path(folder) / CONFIG
+    if not path.exists():
+        return False
+    saved = json.loads(path.read_text())
     wanted = cfg.model_dump(mode="json")
     saved.pop("command", None), wanted.pop("command", None)
-    return pd.read_csv(folder / RESULTS) if saved == wanted else None
+    return saved == wanted
+
+
+def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
+    """The results of a finished run in `folder` made with the same settings as `cfg`, else None. Lets a
+    comparison add methods to a root without redoing the runs it already holds; a different setting in
+    the same folder stays an error."""
+    folder = Path(folder)
+    if not ((folder / DONE).exists() and (folder / RESULTS).exists() and same_settings(folder, cfg)):
+        return None
+    return pd.read_csv(folder / RESULTS)
 
 
 def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
@@ -316,7 +325,11 @@ def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: 
                 print(f"reusing the finished run {folder} (same settings)")
             tables.append(done)
             continue
-        tables.append(Run(cfg, folder, progress=progress).execute(resume=resume))
+        # an interrupted run with the same settings continues from its checkpoint instead of failing
+        again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))
+        if again and progress and not resume:
+            print(f"resuming the interrupted run {folder} (same settings)")
+        tables.append(Run(cfg, folder, progress=progress).execute(resume=again))
     table = pd.concat(tables, ignore_index=True)
     combined = _collect(root)
     _atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
