@@ -1,0 +1,380 @@
+"""Feedback-efficiency regression check for CI (`hero-bench regress`).
+
+Why: unit tests catch crashes and wrong shapes, not a method that silently learns less from the same
+feedback. This module runs a CI-sized, seeded CPU comparison (HERO and SD-pretrained on toy-mountain, a small
+budget) through the ordinary run loop and compares its feedback-to-success curve with a reference committed
+in the package (`data/regress_reference.csv`). It fails, with a readable per-point diff, when the area under
+the curve drops, or the feedback needed to reach the target rises, by more than a tolerance derived from
+measured seed-to-seed spread (`data/regress_tolerances.json`, written by `--update --spread-seeds N`).
+
+The runs use one CPU thread: with a fixed thread count the same seed gives the same numbers on the same
+kind of machine (tested), so on the reference machine the check reproduces the reference exactly and the
+tolerance only has to absorb legitimate changes of random streams and other CPUs' float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hero_bench.config import RunConfig, build_run_config
+from hero_bench.metrics.curves import area_under_curve, feedback_to_target
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = DATA / "regress_reference.csv"
+TOLERANCES = DATA / "regress_tolerances.json"
+CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate"]
+
+
+@dataclass(frozen=True)
+class RegressSettings:
+    """The CI-sized comparison: about a minute per HERO run on one CPU thread, and long enough (8 epochs) that
+    HERO's slow seeds catch up too, so that a HERO that stops learning falls outside the seed spread."""
+
+    tasks: tuple[str, ...] = ("toy-mountain",)
+    methods: tuple[str, ...] = ("hero", "sd-pretrained")
+    seeds: tuple[int, ...] = (0,)
+    budget: int = 128
+    batch: int = 16
+    eval_n: int = 32
+    steps: int = 10
+    target: float = 0.75
+    """Success level for 'feedback to target' (between the pretrained ~0.47 and HERO's ~0.85)."""
+
+    def configs(self, seeds: Sequence[int] | None = None) -> list[RunConfig]:
+        return [
+            build_run_config(
+                task,
+                method,
+                seed=seed,
+                budget=self.budget,
+                batch=self.batch,
+                eval_n=self.eval_n,
+                steps=self.steps,
+                command="hero-bench regress",
+            )
+            for seed in (self.seeds if seeds is None else seeds)
+            for task in self.tasks
+            for method in self.methods
+        ]
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Reductions on several threads may sum in another order: one thread makes runs repeatable."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_curves(
+    settings: RegressSettings, seeds: Sequence[int] | None = None, root: Path | None = None, progress: bool = False
+) -> pd.DataFrame:
+    """Run the comparison with the library's run loop (in `root`, or a temporary folder) and return the
+    tidy curve table (CURVE_COLUMNS). Finished runs with identical settings in `root` are reused."""
+    from hero_bench.runs import run_many
+
+    with _one_thread(), tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp:
+        table = run_many(settings.configs(seeds), Path(root) if root is not None else Path(tmp), progress=progress)
+    return table[CURVE_COLUMNS].sort_values(["task", "method", "seed", "epoch"], ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def curve_metrics(curves: pd.DataFrame, budget: float, target: float) -> pd.DataFrame:
+    """Per task and method: AUC of the seed-mean curve over [0, budget] and feedback to `target` on it
+    (NaN = never reached)."""
+    auc = area_under_curve(curves, budget=budget)[["task", "method", "auc"]]
+    ftt = feedback_to_target(curves, target)[["task", "method", "feedback_to_target"]]
+    return auc.merge(ftt, on=["task", "method"])
+
+
+def per_seed_metrics(curves: pd.DataFrame, budget: float, target: float) -> pd.DataFrame:
+    """AUC and feedback-to-target of every seed's own curve: the inputs of the spread measurement."""
+    frames = [curve_metrics(part, budget, target).assign(seed=seed) for seed, part in curves.groupby("seed")]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class ToleranceRule:
+    """tolerance = max(k * seed std * sqrt(2 / n check seeds), floor).
+
+    sqrt(2 / n) * std is the spread of the difference between two independent means of n seeds: the
+    reference and a check whose random streams changed legitimately (unchanged code reproduces the
+    reference exactly). k = 2 then lets such a change trip a metric about 2% of the time. The floor of
+    feedback-to-target is one batch (its resolution); that of the AUC keeps a zero spread from failing on
+    rounding."""
+
+    k: float = 2.0
+    auc_floor: float = 0.03
+    ftt_floor_batches: float = 1.0
+
+
+def measure_tolerances(curves: pd.DataFrame, settings: RegressSettings, rule: ToleranceRule = ToleranceRule()) -> dict:
+    """Seed-to-seed spread of AUC and feedback-to-target per task and method, and the tolerances it implies.
+    Seeds that never reach the target are counted and left out of the feedback spread."""
+    per_seed = per_seed_metrics(curves, settings.budget, settings.target)
+    scale = rule.k * math.sqrt(2 / len(settings.seeds))
+    out: dict[str, dict] = {}
+    for (task, method), part in per_seed.groupby(["task", "method"]):
+        reached = part["feedback_to_target"].dropna()
+        auc_std = float(part["auc"].std(ddof=1)) if len(part) > 1 else 0.0
+        ftt_std = float(reached.std(ddof=1)) if len(reached) > 1 else 0.0
+        out[f"{task}/{method}"] = {
+            "seeds": [int(s) for s in part["seed"]],
+            "auc_per_seed": [round(float(a), 4) for a in part["auc"]],
+            "auc_mean": round(float(part["auc"].mean()), 4),
+            "auc_std": round(auc_std, 4),
+            "feedback_to_target_per_seed": [None if np.isnan(f) else float(f) for f in part["feedback_to_target"]],
+            "feedback_to_target_std": round(ftt_std, 2),
+            "seeds_reaching_target": int(len(reached)),
+            "auc_tolerance": round(max(scale * auc_std, rule.auc_floor), 4),
+            "feedback_to_target_tolerance": round(max(scale * ftt_std, rule.ftt_floor_batches * settings.batch), 1),
+        }
+    return {"settings": _settings_json(settings), "rule": asdict(rule), "tolerances": out}
+
+
+def _settings_json(settings: RegressSettings) -> dict:
+    return json.loads(json.dumps(asdict(settings)))  # tuples -> lists, as they come back from a file
+
+
+# --------------------------------------------------------------------------------------------- comparison
+@dataclass
+class Finding:
+    """One metric of one task and method against its reference."""
+
+    task: str
+    method: str
+    metric: str
+    reference: float
+    current: float
+    tolerance: float
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    """The outcome of a check: findings per metric plus the point-by-point curve diff behind them."""
+
+    findings: list[Finding]
+    curve_diff: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+    """Reasons the curves cannot be compared at all (other settings, missing rows)."""
+    config_changes: list[str] = field(default_factory=list)
+    """Run settings that differ from those the reference was made with (e.g. a changed default): the
+    likely cause of a difference; not a failure by itself."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(f.ok for f in self.findings)
+
+    def report(self) -> str:
+        """Readable text: the verdict, each metric with reference, current, change and tolerance, and the
+        curves side by side for every task and method that failed."""
+        lines = [f"feedback-efficiency regression check: {'PASS' if self.ok else 'FAIL'}"]
+        lines += [f"  cannot compare: {p}" for p in self.problems]
+        if self.config_changes:
+            lines.append("  run settings changed since the reference: " + "; ".join(self.config_changes))
+        for f in self.findings:
+            lines.append(
+                f"  {'ok  ' if f.ok else 'FAIL'} {f.task} / {f.method}: {f.metric} "
+                f"{_fmt(f.reference, f.metric)} -> {_fmt(f.current, f.metric)} (tolerance {f.tolerance:g})"
+                + (f": {f.note}" if f.note else "")
+            )
+        failed = {(f.task, f.method) for f in self.findings if not f.ok}
+        for task, method in sorted(failed):
+            part = self.curve_diff[(self.curve_diff.task == task) & (self.curve_diff.method == method)]
+            lines.append(f"\n  {task} / {method}: success rate by feedback used (seed mean)")
+            lines.append(f"    {'feedback':>8}  {'reference':>9}  {'current':>7}  {'change':>7}")
+            for r in part.itertuples():
+                change = r.current - r.reference
+                lines.append(f"    {r.feedback_used:>8.0f}  {r.reference:>9.3f}  {r.current:>7.3f}  {change:>+7.3f}")
+        if self.ok and any(f.note.startswith("improved") for f in self.findings):
+            lines.append("  (an improvement beyond tolerance: `hero-bench regress --update` records it)")
+        return "\n".join(lines)
+
+
+def _fmt(x: float, metric: str) -> str:
+    return "never" if np.isnan(x) else f"{x:.3f}" if metric == "AUC" else f"{x:.0f}"
+
+
+def _seed_mean(curves: pd.DataFrame) -> pd.DataFrame:
+    return curves.groupby(["task", "method", "feedback_used"], as_index=False)["success_rate"].mean()
+
+
+def compare(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    tolerances: dict,
+    settings: RegressSettings,
+    reference_configs: dict[str, dict] | None = None,
+) -> Comparison:
+    """Check `current` curves against `reference` ones: fail when the AUC drops or feedback-to-target rises
+    by more than its tolerance, or when the target reached in the reference is never reached now.
+    Improvements pass (and are pointed out); run settings that changed since the reference are listed."""
+    problems = []
+    if tolerances.get("settings") != _settings_json(settings):
+        problems.append(
+            f"the tolerances were measured with settings {tolerances.get('settings')}, the check uses "
+            f"{_settings_json(settings)}; re-measure with `hero-bench regress --update --spread-seeds 5`"
+        )
+    cur, ref = _seed_mean(current), _seed_mean(reference)
+    diff = ref.merge(cur, on=["task", "method", "feedback_used"], how="outer", suffixes=("_ref", "_cur"))
+    diff = diff.rename(columns={"success_rate_ref": "reference", "success_rate_cur": "current"})
+    missing = diff[diff[["reference", "current"]].isna().any(axis=1)]
+    if len(missing):
+        problems.append(
+            "reference and current curves have different points "
+            f"{missing[['task', 'method', 'feedback_used']].to_dict('records')}; "
+            "if the settings changed on purpose, run `hero-bench regress --update`"
+        )
+    m_ref = curve_metrics(reference, settings.budget, settings.target).set_index(["task", "method"])
+    m_cur = curve_metrics(current, settings.budget, settings.target).set_index(["task", "method"])
+    findings = []
+    for key in m_ref.index:
+        task, method = key
+        tol = tolerances.get("tolerances", {}).get(f"{task}/{method}")
+        if key not in m_cur.index or tol is None:
+            problems.append(f"{task} / {method}: no {'tolerance' if tol is None else 'current run'}")
+            continue
+        a_ref, a_cur, a_tol = m_ref.at[key, "auc"], m_cur.at[key, "auc"], tol["auc_tolerance"]
+        drop = a_ref - a_cur
+        note = f"dropped {drop:.3f}" if drop > a_tol else f"improved {-drop:.3f}" if -drop > a_tol else ""
+        findings.append(Finding(task, method, "AUC", a_ref, a_cur, a_tol, drop <= a_tol, note))
+        f_ref, f_cur, f_tol = (
+            m_ref.at[key, "feedback_to_target"],
+            m_cur.at[key, "feedback_to_target"],
+            tol["feedback_to_target_tolerance"],
+        )
+        if np.isnan(f_ref):
+            continue  # the reference never reaches the target (e.g. SD-pretrained): nothing to hold it to
+        metric = f"feedback to {settings.target:g}"
+        if np.isnan(f_cur):
+            findings.append(
+                Finding(
+                    task,
+                    method,
+                    metric,
+                    f_ref,
+                    f_cur,
+                    f_tol,
+                    False,
+                    f"target never reached within {settings.budget} feedback",
+                )
+            )
+            continue
+        rise = f_cur - f_ref
+        note = f"needs {rise:.0f} more" if rise > f_tol else ""
+        note = f"improved: needs {-rise:.0f} less" if -rise > f_tol else note
+        findings.append(Finding(task, method, metric, f_ref, f_cur, f_tol, rise <= f_tol, note))
+    changes = []
+    for key, new in run_configs(settings).items():
+        if reference_configs and key in reference_configs:
+            changes += [f"{key} {c}" for c in _changes(reference_configs[key], new)]
+    diff = diff.sort_values(["task", "method", "feedback_used"], ignore_index=True)
+    return Comparison(findings, diff, problems, changes)
+
+
+def run_configs(settings: RegressSettings) -> dict[str, dict]:
+    """Every setting of each task/method run (seed and command aside), as recorded with the reference."""
+    out = {}
+    for cfg in settings.configs(settings.seeds[:1]):
+        data = cfg.model_dump(mode="json")
+        data.pop("seed"), data.pop("command")
+        out[f"{data['task']}/{cfg.label}"] = data
+    return out
+
+
+def _changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'hero.embedding_epochs: 500 -> 50' for every leaf that differs."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changes(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a} -> {b}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ files and entry
+def load_reference(path: Path = REFERENCE) -> pd.DataFrame:
+    return pd.read_csv(path, comment="#")
+
+
+def load_reference_configs(path: Path = REFERENCE) -> dict[str, dict]:
+    """The run settings recorded in the reference's '# config <task>/<method>: {...}' header lines."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("# config "):
+            key, _, data = line.removeprefix("# config ").partition(": ")
+            out[key] = json.loads(data)
+    return out
+
+
+def load_tolerances(path: Path = TOLERANCES) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_reference(curves: pd.DataFrame, settings: RegressSettings, path: Path = REFERENCE) -> None:
+    header = (
+        "# hero-bench regress reference: success rate by feedback used, written by `hero-bench regress --update`.\n"
+        f"# settings: {json.dumps(_settings_json(settings))}\n"
+        "# tolerances and how they were measured: regress_tolerances.json (docs/regress.md)\n"
+    )
+    header += "".join(f"# config {k}: {json.dumps(v, sort_keys=True)}\n" for k, v in run_configs(settings).items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + curves[CURVE_COLUMNS].to_csv(index=False, float_format="%.6g"))
+
+
+def check(
+    settings: RegressSettings = RegressSettings(),
+    reference: Path = REFERENCE,
+    tolerances: Path = TOLERANCES,
+    root: Path | None = None,
+    progress: bool = False,
+) -> Comparison:
+    """Run the CI-sized comparison and compare it with the committed reference."""
+    current = run_curves(settings, root=root, progress=progress)
+    return compare(
+        current, load_reference(reference), load_tolerances(tolerances), settings, load_reference_configs(reference)
+    )
+
+
+def update(
+    settings: RegressSettings = RegressSettings(),
+    spread_seeds: int = 0,
+    reference: Path = REFERENCE,
+    tolerances: Path = TOLERANCES,
+    root: Path | None = None,
+    progress: bool = False,
+) -> dict:
+    """Rewrite the reference curves on purpose; with `spread_seeds` > 1 also re-measure the seed-to-seed
+    spread over seeds 0..spread_seeds-1 and rewrite the tolerances. Returns what was written."""
+    with tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp:
+        root = Path(root) if root is not None else Path(tmp)
+        if spread_seeds > 1:  # first, so that the check seeds' runs are reused below
+            spread = run_curves(settings, seeds=range(spread_seeds), root=root, progress=progress)
+            measured = measure_tolerances(spread, settings)
+            measured["command"] = f"hero-bench regress --update --spread-seeds {spread_seeds}"
+            measured["run_configs"] = run_configs(settings)
+            Path(tolerances).write_text(json.dumps(measured, indent=2) + "\n")
+        curves = run_curves(settings, root=root, progress=progress)
+    write_reference(curves, settings, reference)
+    return {
+        "reference": str(reference),
+        "tolerances": str(tolerances),
+        "metrics": curve_metrics(curves, settings.budget, settings.target).to_dict("records"),
+    }

@@ -1,0 +1,181 @@
+"""The feedback-efficiency regression check: comparison logic on hand-made curves (fast), and, marked
+`regress` (run by .ci/run), the CI-sized run against the committed reference: it passes, it is
+deterministic, and a deliberately broken reward makes it fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from hero_bench import regress
+from hero_bench.regress import RegressSettings, compare, measure_tolerances
+
+SETTINGS = RegressSettings()  # the CI-sized run
+HAND = RegressSettings(budget=64)  # the hand-made curves: 4 epochs of 16
+
+
+def _curves(hero: list[float], pretrained: float = 0.47, seed: int = 0) -> pd.DataFrame:
+    rows = [
+        dict(task="toy-mountain", method="hero", seed=seed, epoch=i, feedback_used=16 * i, success_rate=s)
+        for i, s in enumerate(hero)
+    ]
+    rows.append(
+        dict(task="toy-mountain", method="sd-pretrained", seed=seed, epoch=0, feedback_used=0, success_rate=pretrained)
+    )
+    return pd.DataFrame(rows)
+
+
+REF = _curves([0.47, 0.80, 0.90, 0.88, 0.90])
+TOL = {
+    "settings": regress._settings_json(HAND),
+    "tolerances": {
+        "toy-mountain/hero": {"auc_tolerance": 0.1, "feedback_to_target_tolerance": 16},
+        "toy-mountain/sd-pretrained": {"auc_tolerance": 0.2, "feedback_to_target_tolerance": 16},
+    },
+}
+
+
+def test_identical_and_within_tolerance_curves_pass():
+    assert compare(REF, REF, TOL, HAND).ok
+    wobble = _curves([0.47, 0.75, 0.84, 0.90, 0.86], pretrained=0.40)
+    result = compare(wobble, REF, TOL, HAND)
+    assert result.ok, result.report()
+    assert result.report().startswith("feedback-efficiency regression check: PASS")
+
+
+def test_a_drop_fails_with_a_readable_diff():
+    late = _curves([0.47, 0.50, 0.62, 0.78, 0.85])  # reaches 0.75 two epochs later, lower area
+    result = compare(late, REF, TOL, HAND)
+    assert not result.ok
+    text = result.report()
+    assert "FAIL toy-mountain / hero: AUC" in text and "dropped" in text
+    assert "FAIL toy-mountain / hero: feedback to 0.75 16 -> 48" in text and "needs 32 more" in text
+    assert "ok   toy-mountain / sd-pretrained: AUC" in text
+    # the curves side by side, point by point
+    assert "      16      0.800    0.500   -0.300" in text
+    assert "sd-pretrained: success rate" not in text  # only failing curves are listed
+
+
+def test_never_reaching_the_target_fails():
+    flat = _curves([0.47, 0.70, 0.72, 0.74, 0.70])
+    text = compare(flat, REF, TOL, HAND).report()
+    assert "feedback to 0.75 16 -> never" in text and "target never reached within 64 feedback" in text
+
+
+def test_an_improvement_passes_and_is_pointed_out():
+    better = _curves([0.47, 0.95, 1.0, 1.0, 1.0], pretrained=0.47)
+    result = compare(better, REF, TOL, HAND)
+    assert result.ok
+    assert "improved" in result.report() and "--update" in result.report()
+
+
+def test_other_settings_or_points_cannot_be_compared():
+    other = dataclasses.replace(HAND, budget=32)
+    assert "re-measure" in compare(REF, REF, TOL, other).report()
+    shorter = REF[REF.feedback_used <= 48]
+    result = compare(shorter, REF, TOL, HAND)
+    assert not result.ok and "different points" in result.report()
+
+
+def test_tolerances_follow_the_rule_from_seed_spread():
+    curves = pd.concat(
+        [
+            _curves([0.47, 0.80, 0.90, 0.88, 0.90], seed=0),
+            _curves([0.40, 0.70, 0.80, 0.90, 0.90], 0.40, seed=1),
+            _curves([0.50, 0.60, 0.70, 0.80, 0.85], 0.50, seed=2),
+        ]
+    )
+    out = measure_tolerances(curves, HAND)
+    hero = out["tolerances"]["toy-mountain/hero"]
+    aucs = regress.per_seed_metrics(curves, 64, 0.75).query("method == 'hero'").auc
+    assert hero["auc_std"] == pytest.approx(aucs.std(ddof=1), abs=1e-4)
+    scale = 2 * 2**0.5  # k = 2, one check seed: k * sqrt(2 / 1)
+    assert hero["auc_tolerance"] == pytest.approx(max(scale * aucs.std(ddof=1), 0.03), abs=1e-4)
+    assert hero["feedback_to_target_per_seed"] == [16.0, 32.0, 48.0]
+    assert hero["feedback_to_target_tolerance"] == pytest.approx(scale * 16.0, abs=0.1)  # std of 16, 32, 48
+    flat = out["tolerances"]["toy-mountain/sd-pretrained"]
+    assert flat["seeds_reaching_target"] == 0 and flat["feedback_to_target_tolerance"] == 16  # the floor
+
+
+def test_reference_round_trip(tmp_path):
+    path = tmp_path / "ref.csv"
+    regress.write_reference(REF, HAND, path)
+    assert path.read_text().startswith("# hero-bench regress reference")
+    pd.testing.assert_frame_equal(regress.load_reference(path), REF[regress.CURVE_COLUMNS])
+
+
+def test_changed_run_settings_are_named(tmp_path):
+    path = tmp_path / "ref.csv"
+    regress.write_reference(REF, HAND, path)
+    old = regress.load_reference_configs(path)
+    assert set(old) == {"toy-mountain/hero", "toy-mountain/sd-pretrained"}
+    old["toy-mountain/hero"]["hero"]["embedding_epochs"] = 500
+    text = compare(REF, REF, TOL, HAND, old).report()
+    assert "run settings changed since the reference: toy-mountain/hero hero.embedding_epochs: 500 -> 50" in text
+
+
+def test_committed_reference_matches_the_settings():
+    ref, tol = regress.load_reference(), regress.load_tolerances()
+    assert tol["settings"] == regress._settings_json(SETTINGS)
+    assert set(ref.method) == set(SETTINGS.methods) and set(ref.task) == set(SETTINGS.tasks)
+    assert ref.feedback_used.max() == SETTINGS.budget
+
+
+def test_cli_spread_needs_update():
+    r = subprocess.run(
+        [sys.executable, "-m", "hero_bench.cli", "regress", "--spread-seeds", "3"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "needs --update" in r.stderr
+
+
+# ------------------------------------------------------------------------- the CI-sized run (marker regress)
+@pytest.fixture(scope="module")
+def current() -> pd.DataFrame:
+    return regress.run_curves(SETTINGS)
+
+
+def _against_reference(curves: pd.DataFrame) -> regress.Comparison:
+    return compare(
+        curves, regress.load_reference(), regress.load_tolerances(), SETTINGS, regress.load_reference_configs()
+    )
+
+
+@pytest.mark.regress
+def test_the_ci_run_matches_the_committed_reference(current):
+    result = _against_reference(current)
+    assert result.ok, result.report()
+
+
+@pytest.mark.regress
+def test_same_seed_gives_the_same_numbers(current):
+    pd.testing.assert_frame_equal(regress.run_curves(SETTINGS), current)
+
+
+def _inverted_feedback(update):
+    """A sign error in HERO's reward: it learns from the oracle's verdicts the wrong way round (bad images
+    rewarded and used as the noise mixture's anchors, good ones penalised)."""
+
+    def broken(self, traj, images, fb):
+        good = [not g for g in fb.good]
+        best = next((i for i, g in enumerate(good) if g), None)
+        return update(self, traj, images, dataclasses.replace(fb, good=good, best=best))
+
+    return broken
+
+
+@pytest.mark.regress
+def test_a_broken_reward_fails_the_check(monkeypatch):
+    from hero_bench.hero.method import Hero
+
+    monkeypatch.setattr(Hero, "update", _inverted_feedback(Hero.update))
+    result = _against_reference(regress.run_curves(SETTINGS))
+    assert not result.ok
+    auc = next(f for f in result.findings if f.method == "hero" and f.metric == "AUC")
+    assert auc.reference - auc.current > 2 * auc.tolerance, "the break must be far beyond seed noise"
+    assert all(f.ok for f in result.findings if f.method == "sd-pretrained")  # the baseline is untouched
+    text = result.report()
+    assert "FAIL toy-mountain / hero: AUC" in text and "toy-mountain / hero: success rate by feedback used" in text
