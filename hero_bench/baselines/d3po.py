@@ -217,7 +217,7 @@ class D3POTrainer:
         pending: list[int] = list(range(len(units)))
         while pending:  # group whole units into passes of at most `chunk` transitions (at least one unit)
             first, size = pending[0], 0
-            batch_units = []
+            batch_units: list[int] = []
             while pending and (not batch_units or size + bounds[pending[0] + 1] - bounds[pending[0]] <= chunk):
                 u = pending.pop(0)
                 batch_units.append(u)
