@@ -169,3 +169,14 @@ def test_fused_passes_give_the_per_step_gradient():
     assert fused["grad_norm"] == pytest.approx(split["grad_norm"], rel=1e-4)
     for a, b in zip(w_fused, w_split, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-5)
+
+
+@pytest.mark.parametrize(("sizes", "limit", "passes"), [
+    ([2, 2, 2], None, [[0, 1, 2]]),
+    ([2, 2, 2], 4, [[0, 1], [2]]),
+    ([5, 1], 2, [[0], [1]]),  # a unit larger than the limit still gets a pass, never split
+])
+def test_units_are_grouped_into_passes_without_splitting(sizes, limit, passes):
+    from hero_bench.baselines.d3po import _unit_passes
+
+    assert list(_unit_passes(sizes, limit)) == passes

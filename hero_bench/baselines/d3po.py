@@ -25,7 +25,7 @@ budget is the run loop's: every image judged by the training oracle counts, exac
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,21 @@ def transition_log_probs(pipe: StableDiffusionPipeline, traj: Trajectory, sample
     return log_prob / math.prod(traj.latents.shape[2:])
 
 
+def _unit_passes(sizes: Sequence[int], limit: int | None) -> Iterator[list[int]]:
+    """Consecutive unit indices grouped into passes of at most `limit` transitions (all in one pass when
+    `limit` is None); a unit is never split, so a unit larger than `limit` gets a pass of its own."""
+    batch: list[int] = []
+    size = 0
+    for u, n in enumerate(sizes):
+        if batch and limit is not None and size + n > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(u)
+        size += n
+    if batch:
+        yield batch
+
+
 # ---------------------------------------------------------------------------------------------- trainer
 
 
@@ -212,23 +227,16 @@ class D3POTrainer:
         steps = torch.cat([torch.full((len(images),), step, dtype=torch.long) for (images, _), (_, step)
                            in zip(per_unit, units, strict=True)])
         bounds = torch.tensor([0] + [len(images) for images, _ in per_unit]).cumsum(0).tolist()
-        chunk = o.max_transitions_per_pass or len(samples)
+        lo_clip, hi_clip = math.log1p(-o.ratio_clip), math.log1p(o.ratio_clip)
         rows: list[Tensor] = []
-        pending: list[int] = list(range(len(units)))
-        while pending:  # group whole units into passes of at most `chunk` transitions (at least one unit)
-            first, size = pending[0], 0
-            batch_units: list[int] = []
-            while pending and (not batch_units or size + bounds[pending[0] + 1] - bounds[pending[0]] <= chunk):
-                u = pending.pop(0)
-                batch_units.append(u)
-                size += bounds[u + 1] - bounds[u]
-            lo, hi = bounds[first], bounds[batch_units[-1] + 1]
+        for batch in _unit_passes([len(images) for images, _ in per_unit], o.max_transitions_per_pass):
+            lo, hi = bounds[batch[0]], bounds[batch[-1] + 1]
             logp_all = transition_log_probs(self.pipe, traj, samples[lo:hi], steps[lo:hi]).float()
             total = torch.zeros((), device=device)
-            for u in batch_units:
+            for u in batch:
                 mb, step = units[u]
-                _, inverse = per_unit[u]
-                logp = logp_all[bounds[u] - lo : bounds[u + 1] - lo][inverse.reshape(mb.shape).to(device)]
+                inverse = per_unit[u][1].reshape(mb.shape).to(device)
+                logp = logp_all[bounds[u] - lo : bounds[u + 1] - lo][inverse]
                 lp_w, lp_l = logp[:, 0], logp[:, 1]
                 rw, rl = ref[mb[:, 0], step].to(device), ref[mb[:, 1], step].to(device)
                 loss = d3po_loss(lp_w, rw, lp_l, rl, o.beta, o.ratio_clip).mean()
@@ -236,8 +244,7 @@ class D3POTrainer:
                 with torch.no_grad():
                     log_r = torch.cat([lp_w - rw, lp_l - rl])
                     margin = o.beta * (lp_w - rw - (lp_l - rl))
-                    lo_c, hi_c = math.log1p(-o.ratio_clip), math.log1p(o.ratio_clip)
-                    clipped = ((log_r < lo_c) | (log_r > hi_c)).float().mean()
+                    clipped = ((log_r < lo_clip) | (log_r > hi_clip)).float().mean()
                     rows.append(torch.stack([loss.detach(), margin.mean(), (margin > 0).float().mean(), clipped]).cpu())
             total.backward()
         return rows
