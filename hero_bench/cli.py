@@ -258,20 +258,24 @@ def _sweep_variants(sweep: str | None) -> list[tuple[str, dict, dict]]:
     return out
 
 
+def _key_value(item: str, flag: str, form: str) -> tuple[str, Any]:
+    """One KEY=VALUE flag value, the value read as YAML (numbers, booleans, lists); bad form: exit 2."""
+    import yaml
+
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        _fail(f"{flag} expects {form}, got {item!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
 def _method_options(items: list[str]) -> dict[str, Any]:
     """`--method-option` values as RunConfig.method_options: {method: {key: value}} for METHOD.KEY=VALUE
     (each method reads only its own section), {key: value} for plain KEY=VALUE."""
-    import yaml
-
     from hero_bench.methods import METHODS
 
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            _fail(f"--method-option expects METHOD.KEY=VALUE or KEY=VALUE, got {item!r}")
-        parsed = yaml.safe_load(value)
+        key, parsed = _key_value(item, "--method-option", "METHOD.KEY=VALUE or KEY=VALUE")
         name, dot, option = key.rpartition(".")
         if dot and name:
             if name not in METHODS:
@@ -394,12 +398,8 @@ def run_cmd(
     if oracle_model is not None:
         oracle_options["model"] = oracle_model
     for item in oracle_option or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            _fail(f"--oracle-option expects KEY=VALUE, got {item!r}")
-        import yaml
-
-        oracle_options[key.strip()] = yaml.safe_load(value)
+        key, value = _key_value(item, "--oracle-option", "KEY=VALUE")
+        oracle_options[key] = value
     if oracle_options:
         fields["oracle_options"] = oracle_options
     if method_option:
