@@ -124,6 +124,18 @@ def test_secondary_metrics_are_computed_where_models_exist(runs_root, tmp_path):
     assert "blip_score: missing — no BLIP ITM model given" in text and "imagereward: missing" in text
 
 
+def test_each_evaluation_folder_is_scored_once(runs_root, tmp_path, monkeypatch):
+    """The final-epoch table and the per-epoch curves share one scoring of the last epoch's images."""
+    from hero_bench.metrics.tiny import tiny_clip_folder
+
+    suite = MetricSuite.from_folders(clip=tiny_clip_folder(tmp_path / "clip"))
+    calls: list[int] = []
+    compute = suite.compute
+    monkeypatch.setattr(suite, "compute", lambda images, prompts, good=None: calls.append(1) or compute(images, prompts))
+    build_report([runs_root], tmp_path / "m", "md", suite=suite)
+    assert len(calls) == sum(len(r.eval_epochs()) for r in load_runs([runs_root]).runs)
+
+
 def test_missing_metrics_are_never_zeros(runs_root, tmp_path):
     suite = MetricSuite.from_folders(clip=None, blip=None, imagereward=tmp_path / "no-weights")
     out = build_report([runs_root], tmp_path / "m", "md", suite=suite)

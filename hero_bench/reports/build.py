@@ -16,7 +16,7 @@ import pandas as pd
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics import curves
-from hero_bench.metrics.suite import METRICS, MetricSuite
+from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
 from hero_bench.reports import plots, tables
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
@@ -42,7 +42,21 @@ def default_suite(runs: RunSet, clip: Path | None, blip: Path | None, imagerewar
     return MetricSuite.from_folders(clip, blip, imagereward)
 
 
-def _secondary_rows(runs: RunSet, suite: MetricSuite) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+class _ScoredBatches:
+    """The suite's metrics per evaluation folder, computed once: the final-epoch table and the per-epoch
+    curves both score the last epoch's images, and metric models are the slow part of a report."""
+
+    def __init__(self, suite: MetricSuite) -> None:
+        self.suite = suite
+        self._done: dict[Path, MetricResult] = {}
+
+    def __call__(self, batch: EvalBatch) -> MetricResult:
+        if batch.folder not in self._done:
+            self._done[batch.folder] = self.suite.compute(batch.images(), batch.prompts)
+        return self._done[batch.folder]
+
+
+def _secondary_rows(runs: RunSet, score: _ScoredBatches) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """One row per run: secondary metrics of its final-epoch images (results.csv columns take precedence)."""
     rows: list[dict] = []
     missing: dict[str, str] = {}
@@ -54,7 +68,7 @@ def _secondary_rows(runs: RunSet, suite: MetricSuite) -> tuple[pd.DataFrame, dic
         logged = {m: float(fin[m]) for m in SECONDARY if m in fin.index and pd.notna(fin[m])}
         batch = run.final_eval()
         if batch is not None and len(logged) < len(SECONDARY):
-            res = suite.compute(batch.images(), batch.prompts)
+            res = score(batch)
             for m in SECONDARY:
                 if m in res.values and m not in logged:
                     logged[m] = res.values[m]
@@ -73,7 +87,7 @@ def _secondary_rows(runs: RunSet, suite: MetricSuite) -> tuple[pd.DataFrame, dic
     return df, missing, notes
 
 
-def _epoch_metric_rows(runs: RunSet, suite: MetricSuite) -> pd.DataFrame:
+def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
     """One row per (run, evaluated epoch): the secondary metrics of that epoch's evaluation images, so that
     a report shows how diversity and alignment move while a method learns, not only where it ends."""
     rows: list[dict] = []
@@ -86,7 +100,7 @@ def _epoch_metric_rows(runs: RunSet, suite: MetricSuite) -> pd.DataFrame:
             batch = EvalBatch.read(folder)
             if batch is None or epoch not in results.index:
                 continue
-            res = suite.compute(batch.images(), batch.prompts)
+            res = score(batch)
             rows.append({"task": task, "method": label, "seed": seed, "epoch": epoch,
                          "feedback_used": float(results.loc[epoch, "feedback_used"]),
                          "uses_feedback": bool(results.loc[epoch, "uses_feedback"]),
@@ -240,7 +254,8 @@ def build_report(
         report.sections.append(sec)
 
     # --- secondary metrics (Figure 8)
-    rows, missing, notes = _secondary_rows(runs, suite)
+    score = _ScoredBatches(suite)
+    rows, missing, notes = _secondary_rows(runs, score)
     rows.to_csv(out / "tables" / "metrics_per_run.csv", index=False)
     sec = Section("metrics", "Secondary metrics (final epoch)")
     present = [m for m in SECONDARY if m in rows and rows[m].notna().any()]
@@ -257,7 +272,7 @@ def build_report(
         figs = plots.metrics_plot(rows, present, out / "plots" / "secondary_metrics", colours)
         sec.figures.append(Figure("metrics", figs[0], "Higher is better for every metric; bars ±1 std over seeds.",
                                   figs[1]))
-    per_epoch = _epoch_metric_rows(runs, suite) if present else pd.DataFrame()
+    per_epoch = _epoch_metric_rows(runs, score) if present else pd.DataFrame()
     over_time = [m for m in present if m in per_epoch]
     if over_time:
         per_epoch.to_csv(out / "tables" / "metrics_per_epoch.csv", index=False)
