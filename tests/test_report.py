@@ -131,7 +131,12 @@ def test_each_evaluation_folder_is_scored_once(runs_root, tmp_path, monkeypatch)
     suite = MetricSuite.from_folders(clip=tiny_clip_folder(tmp_path / "clip"))
     calls: list[int] = []
     compute = suite.compute
-    monkeypatch.setattr(suite, "compute", lambda images, prompts, good=None: calls.append(1) or compute(images, prompts))
+
+    def counted(images, prompts, good=None):
+        calls.append(1)
+        return compute(images, prompts, good)
+
+    monkeypatch.setattr(suite, "compute", counted)
     build_report([runs_root], tmp_path / "m", "md", suite=suite)
     assert len(calls) == sum(len(r.eval_epochs()) for r in load_runs([runs_root]).runs)
 
