@@ -17,6 +17,10 @@ from rich.table import Table  # noqa: E402
 
 from hero_bench.errors import HeroBenchError  # noqa: E402
 
+# `run` and `report` share one success target so their "feedback to target" columns agree by default
+# (kept here rather than imported from hero_bench.metrics, which pulls in torch).
+DEFAULT_TARGET = 0.5
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -351,7 +355,7 @@ def run_cmd(
         Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")
     ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
-    target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = 0.5,
+    target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = DEFAULT_TARGET,
 ) -> None:
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
     import shlex
@@ -514,7 +518,7 @@ def report_cmd(
     fmt: Annotated[str, typer.Option("--format", help="html (one self-contained file) or md.")] = "html",
     target: Annotated[
         float, typer.Option("--target", help="Success rate for feedback-to-target and efficiency ratios.")
-    ] = 0.75,
+    ] = DEFAULT_TARGET,
     clip: Annotated[
         Path | None,
         typer.Option(

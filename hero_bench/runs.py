@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from hero_bench.config import RunConfig
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
+from hero_bench.metrics import curves
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
@@ -353,7 +354,7 @@ def _collect(root: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def summarise(table: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
+def summarise(table: pd.DataFrame, target: float = curves.DEFAULT_TARGET) -> pd.DataFrame:
     """Per (task, method): final success mean +- std over seeds, feedback used, and the feedback (for methods
     that use it) or the epoch (for those that do not, e.g. ddpo-reward) at which the seed reaches `target`,
     averaged over the seeds that reach it."""

@@ -181,3 +181,22 @@ def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_pa
     again = run_many([cfg], tmp_path / "broken", progress=False)
     cols = ["epoch", "feedback_used", "success_rate", "train_good_fraction"]
     pd.testing.assert_frame_equal(whole[cols], again[cols])
+
+
+def test_run_and_report_share_the_default_target():
+    """A user who omits --target gets the same 'feedback to target' column from `run` and `report`."""
+    import inspect
+
+    import typer.main
+
+    from hero_bench import cli
+    from hero_bench.reports import build_report
+    from hero_bench.runs import summarise
+
+    defaults = {
+        name: next(p.default for p in typer.main.get_command(cli.app).commands[name].params if p.name == "target")
+        for name in ("run", "report")
+    }
+    assert defaults == {"run": cli.DEFAULT_TARGET, "report": cli.DEFAULT_TARGET}
+    assert inspect.signature(build_report).parameters["target"].default == cli.DEFAULT_TARGET
+    assert inspect.signature(summarise).parameters["target"].default == cli.DEFAULT_TARGET

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 KEYS = ["task", "method"]
+# One default success target for `run`, `report` and `summarise`, so their "feedback to target" columns agree.
+DEFAULT_TARGET = 0.5
 
 
 def _check(df: pd.DataFrame) -> None:

@@ -150,7 +150,7 @@ def build_report(
     out: str | Path,
     fmt: Literal["html", "md"] = "html",
     *,
-    target: float = 0.75,
+    target: float = curves.DEFAULT_TARGET,
     clip: str | Path | None = None,
     blip: str | Path | None = None,
     imagereward: str | Path | None = None,
