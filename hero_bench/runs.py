@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from hero_bench.config import RunConfig
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
-from hero_bench.metrics import curves
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
+from hero_bench.metrics import curves
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
