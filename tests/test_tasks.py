@@ -164,3 +164,22 @@ def test_generic_registry() -> None:
         reg.register("one", lambda: 3)
     with pytest.raises(UnknownNameError, match="unknown method 'three'; valid methods: one, two"):
         reg.get("three")
+
+
+def test_toy_enhanced_prompts_speak_the_toy_models_language() -> None:
+    """sd-enhanced on the toy world measures what a richer prompt buys. A word the toy tokenizer splits into
+    pieces never appeared in a training caption, so the toy text encoder cannot follow it. A prompt-only
+    enhancer (the paper's GPT-4 instruction sees just the prompt) also cannot know a hidden preference."""
+    from transformers import CLIPTokenizer
+
+    from hero_bench.evaluation import DEFAULT_MODEL
+
+    tokenizer = CLIPTokenizer.from_pretrained(DEFAULT_MODEL / "tokenizer")
+    for task in (load_task(name) for name in TOY_PROMPTS):
+        words = task.enhanced_prompt.lower().replace(",", " ").split()
+        split = [w for w in words if len(tokenizer.tokenize(w)) != 1]
+        assert not split, f"{task.name}: {split} are not in the toy vocabulary"
+        assert task.enhanced_prompt != task.prompt
+        if task.hidden_preference is not None:
+            hidden = {v for v in task.hidden_preference.model_dump().values() if isinstance(v, str)}
+            assert hidden and not hidden & set(words), f"{task.name} leaks its hidden preference {hidden}"
