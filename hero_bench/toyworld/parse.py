@@ -41,13 +41,13 @@ BROWN_DISTANCE = 50.0
 TAPER_TRIANGLE = 0.65
 CORNERS_SQUARE = 0.5
 NOTCH_EMPTY = 0.5
+"""A blob is defective when less than this share of its notch area (bottom-centre bite) is filled."""
 INSIDE_SHARE = 0.9
 """An object is inside the box when at least this share of its pixels lies in the interior."""
 TOLERANCE = 2
 """Pixels an inside object may blur into a side wall."""
 PIERCE_SHARE = 0.1
 """An object outside the box pierces a wall when at least this share of its pixels lies on the walls."""
-"""A blob is defective when less than this share of its notch area (bottom-centre bite) is filled."""
 
 
 _OBJ_NAMES = list(OBJECT_COLOURS)
@@ -75,21 +75,25 @@ def _components(mask: np.ndarray, min_area: int = MIN_OBJECT_AREA) -> list:
     return [r for r in regionprops(labels) if r.area >= min_area]
 
 
-def _notch(h: int, w: int, down: bool) -> np.ndarray:
-    """Where the defect notch would be: a bite from the middle of the base edge."""
+def _notch(h: int, w: int) -> np.ndarray:
+    """Where the defect notch would be: a bite from the middle of the bottom edge.
+
+    The renderer cuts a defect only into upright objects (reflections are drawn without one), so the bite is
+    always at the bottom. Guessing the orientation from the outline instead misread generated squares whose
+    soft lower corners make them look wider at the top, and it passed most notched squares as whole."""
     m = np.zeros((h, w), bool)
     depth, half = max(1, int(round(NOTCH_DEPTH * h * 0.8))), max(1, int(round(NOTCH_WIDTH * w / 2 * 0.7)))
-    rows = slice(0, depth) if down else slice(h - depth, h)
-    m[rows, w // 2 - half : w // 2 + half + (w % 2)] = True
+    m[h - depth :, w // 2 - half : w // 2 + half + (w % 2)] = True
     return m
 
 
 def shape_features(crop: np.ndarray) -> dict[str, float]:
     """Blur-tolerant measures of a blob cropped to its bounding box.
 
-    taper: horizontal span of the row at 20% of the height over that at 75% (<1: point up, >1: point down);
-    spans, unlike pixel counts, ignore a notch. corners: how filled the four corner cells are (a square's
-    are full, a circle's nearly empty). notch: how filled the base-centre bite area is (empty = defect)."""
+    taper: horizontal span of the row at 20% of the height over that at 75%, folded to <= 1 (a triangle's
+    is small whichever way it points); spans, unlike pixel counts, ignore a notch. corners: how filled the
+    four corner cells are (a square's are full, a circle's nearly empty). notch: how filled the
+    bottom-centre bite area is (empty = defect)."""
     h, w = crop.shape
 
     def span(row: int) -> float:
@@ -102,12 +106,10 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     corners = np.concatenate(
         [crop[:c, :c].ravel(), crop[:c, -c:].ravel(), crop[-c:, :c].ravel(), crop[-c:, -c:].ravel()]
     )
-    down = taper > 1.0
     return {
         "taper": min(taper, 1 / max(taper, 1e-6)),
-        "down": float(down),
         "corners": float(corners.mean()),
-        "notch": float(crop[_notch(h, w, down)].mean()),
+        "notch": float(crop[_notch(h, w)].mean()),
     }
 
 
