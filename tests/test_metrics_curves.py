@@ -7,7 +7,14 @@ import math
 import pandas as pd
 import pytest
 
-from hero_bench.metrics.curves import area_under_curve, efficiency_ratio, feedback_to_target, success_curves
+from hero_bench.metrics.curves import (
+    area_under_curve,
+    efficiency_at_final,
+    efficiency_ratio,
+    feedback_to_target,
+    final_success,
+    success_curves,
+)
 
 
 def table(curves: dict[tuple[str, int], list[float]], step: int = 16, task: str = "t",
@@ -90,3 +97,14 @@ def test_efficiency_ratio_needs_a_task_when_there_are_several():
     with pytest.raises(ValueError, match="no rows for method 'ddpo'"):
         efficiency_ratio(df, "hero", "ddpo", 0.5, task="a")
     assert efficiency_ratio(df, "hero", "d3po", 0.5, task="a", n_boot=20).ratio == 1.0
+
+
+def test_efficiency_at_final_uses_the_comparators_own_end_of_budget_success():
+    """The paper's 4x: HERO reaches D3PO's final success with a quarter of D3PO's feedback."""
+    df = table({("hero", s): [0.2, 0.5, 0.7, 0.7, 0.8] for s in range(2)}
+               | {("d3po", 0): [0.2, 0.3, 0.4, 0.5, 0.6], ("d3po", 1): [0.2, 0.3, 0.4, 0.5, 0.4]})
+    assert final_success(df, "d3po", "t") == pytest.approx(0.5)
+    r = efficiency_at_final(df, "hero", "d3po", "t", n_boot=200)
+    assert (r.target, r.feedback_a, r.feedback_b, r.ratio) == (pytest.approx(0.5), 16, 48, 3.0)
+    flat = table({("hero", 0): [0.6, 0.7], ("d3po", 0): [0.2, 0.5]})
+    assert "needs no feedback" in efficiency_at_final(flat, "hero", "d3po", "t", n_boot=20).describe()

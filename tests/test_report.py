@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +82,10 @@ def test_html_report_is_self_contained(runs_root, tmp_path):
     assert (out.parent / "tables" / "efficiency_ratios.csv").exists()
     ratios = pd.read_csv(out.parent / "tables" / "efficiency_ratios.csv")
     assert set(ratios["method_b"]) == {"d3po", "hero-binary"} and set(ratios["method_a"]) == {"hero"}
+    at_final = pd.read_csv(out.parent / "tables" / "efficiency_at_final.csv").set_index("method_b")
+    finals = pd.read_csv(out.parent / "tables" / "summary.csv").set_index("method")["success_mean"]
+    assert at_final.loc["d3po", "target"] == pytest.approx(finals["d3po"])  # the comparator's own final success
+    assert "at d3po's final success" in unescape(html)
 
 
 def test_beta_sweep_gets_its_own_plot_and_labels(runs_root, tmp_path):

@@ -131,6 +131,23 @@ class EfficiencyRatio:
                 f"{self.n_boot_valid}/{self.n_boot} draws reached)")
 
 
+def final_success(df: pd.DataFrame, method: str, task: str) -> float:
+    """Seed-mean success of `method` on `task` at its largest feedback count (its end-of-budget level)."""
+    part = df[(df["task"] == task) & (df["method"] == method)]
+    if part.empty:
+        raise ValueError(f"no rows for method {method!r} on task {task!r}")
+    return float(_seed_mean(part)["success_rate"].iloc[-1])
+
+
+def efficiency_at_final(
+    df: pd.DataFrame, method_a: str, method_b: str, task: str, n_boot: int = 2000, seed: int = 0
+) -> EfficiencyRatio:
+    """The paper's headline comparison: how many times less feedback A needs than B to reach the success B
+    ends its budget at (HERO vs D3PO: 4x). It is `efficiency_ratio` at B's own final seed-mean success."""
+    return efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=n_boot,
+                            seed=seed)
+
+
 def _ratio(fa: float, fb: float) -> float:
     if np.isnan(fa) or np.isnan(fb) or fa <= 0:
         return float("nan")
