@@ -8,10 +8,10 @@
         evaluate with the judge on eval noises      # success_rate, logged against feedback_used
         checkpoint                                  # atomic; `--resume` restarts from here exactly
 
-A run folder holds: config.json, results.csv (one row per epoch; epoch 0 = before training),
-feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged evaluation images),
-checkpoint.pt (removed once done.json marks the run finished), and final/ (LoRA weights and noise
-distribution for `hero-bench sample`).
+A run folder holds: config.json, task.json (the task definition as run), results.csv (one row per epoch;
+epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
+evaluation images), checkpoint.pt (removed once done.json marks the run finished), and final/ (LoRA weights
+and noise distribution for `hero-bench sample`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.csv"
 FEEDBACK_LOG = "feedback.jsonl"
 CONFIG = "config.json"
+TASK = "task.json"
 DONE = "done.json"
 
 
@@ -151,6 +152,7 @@ class Run:
                     f"{self.folder} already holds a run; pass --resume to continue it or choose another --out"
                 )
             (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
+            (self.folder / TASK).write_text(json.dumps(self.task.model_dump(mode="json"), indent=2))
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
             self._checkpoint()
@@ -294,14 +296,19 @@ class Run:
 
 def same_settings(folder: Path, cfg: RunConfig) -> bool:
     """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
-    aside)."""
+    aside) on the same task definition: an edited task file (prompt, success rule, enhanced prompt) must
+    not silently reuse results made under the old one. Folders from before task.json are compared by
+    config alone."""
     path = Path(folder) / CONFIG
     if not path.exists():
         return False
     saved = json.loads(path.read_text())
     wanted = cfg.model_dump(mode="json")
     saved.pop("command", None), wanted.pop("command", None)
-    return saved == wanted
+    if saved != wanted:
+        return False
+    task_path = Path(folder) / TASK
+    return not task_path.exists() or json.loads(task_path.read_text()) == load_task(cfg.task).model_dump(mode="json")
 
 
 def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:

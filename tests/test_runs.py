@@ -79,6 +79,24 @@ def test_a_comparison_reuses_finished_runs_with_the_same_settings(tmp_path):
         run_many([_cfg("sd-pretrained", eval_n=5)], tmp_path, progress=False)
 
 
+def test_an_edited_task_file_is_not_answered_with_old_results(tmp_path):
+    """The run folder keeps the task definition it was made with; a changed task file is a new setting."""
+    import hero_bench.tasks
+    from hero_bench.runs import run_many
+
+    task_file = tmp_path / "my-hand.yaml"
+    shipped = Path(hero_bench.tasks.__file__).parent / "data" / "toy-hand.yaml"
+    task_file.write_text(shipped.read_text().replace("name: toy-hand", "name: my-hand"))
+    cfg = build_run_config(str(task_file), "sd-pretrained", **SMALL)
+    run_many([cfg], tmp_path / "runs", progress=False)
+    saved = json.loads((run_dir_for(tmp_path / "runs", cfg) / "task.json").read_text())
+    assert saved["name"] == "my-hand" and saved["prompt"] == "a yellow square"
+    run_many([cfg], tmp_path / "runs", progress=False)  # unchanged: reused
+    task_file.write_text(task_file.read_text().replace('prompt: "a yellow square"', 'prompt: "one yellow square"'))
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_many([cfg], tmp_path / "runs", progress=False)
+
+
 def test_cli_method_options_go_to_their_method(tmp_path):
     flags = ["run", "--task", "toy-hand", "--method", "sd-enhanced,sd-pretrained", *SMALL_FLAGS, "--out", str(tmp_path)]
     r = subprocess.run([*CLI, *flags, "--method-option", "sd-enhanced.enhancr=table"], capture_output=True, text=True)
