@@ -61,6 +61,20 @@ def test_a_square_with_soft_lower_corners_is_judged_by_its_bottom_edge(defect):
     assert classify_shape(mask) == ("square", defect)
 
 
+def test_a_narrow_notch_off_centre_is_a_defect():
+    """Generated notches are often narrower than the rendered one and off the centre, which leaves the
+    centre bite area filled; the dent in the bottom edge still gives them away."""
+    mask = shape_mask("square", 32, 32, 20)
+    ys, xs = np.nonzero(mask)
+    whole = mask.copy()
+    mask[ys.max() - 7 :, xs.min() + 4 : xs.min() + 6] = False  # 2 columns wide, 8 of 20 rows deep, left of centre
+    assert classify_shape(mask) == ("square", True)
+    whole[ys.max(), xs.min() + 4 : xs.min() + 6] = False  # a one-row nick is blur, not a notch
+    assert classify_shape(whole) == ("square", False)
+    for shape in ("circle", "triangle"):
+        assert classify_shape(shape_mask(shape, 32, 32, 20)) == (shape, False)
+
+
 def test_image_quality_prefers_clean_palette_images():
     clean = sample_examples(3, 1)[0].image
     noisy = np.clip(clean.astype(int) + np.random.default_rng(0).normal(0, 40, clean.shape), 0, 255).astype(np.uint8)
