@@ -40,8 +40,10 @@ with rates 0.22/0.22/0.5/0.5/0.25/0.2, 52/41/23/32/18/52%; with 0.12/0.22/0.5/0.
 Truthful generic captions ("a yellow square") and guidance pull the simple tasks up, hence their low rates
 here; the mountain task is bimodal (guidance 5 favours one colour strongly), so its rate is the least
 predictable knob. The hand figures above came from a parser that looked for the notch on the wrong edge of
-most generated squares and so missed it; judged correctly, the shipped model draws a whole yellow square on
-about 11% of "a yellow square" samples (the paper's pretrained SD: 11.9% normal hands)."""
+most generated squares, and whose centre-only test passed narrow off-centre notches, so they missed most
+notches. Judged by the current parser, the shipped model draws a whole yellow square on 3% of "a yellow square"
+samples (`hero-bench eval --task toy-hand --n 128 --seed 0`: 4/128), below the paper's 11.9% normal hands; a
+retrained UNet needs a higher toy-hand rate here."""
 
 SHARP_PROMPTS = ("a sharp shape", "a pointy shape", "a spiky shape", "a jagged shape", "a prickly shape")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
