@@ -108,3 +108,16 @@ def test_efficiency_at_final_uses_the_comparators_own_end_of_budget_success():
     assert (r.target, r.feedback_a, r.feedback_b, r.ratio) == (pytest.approx(0.5), 16, 48, 3.0)
     flat = table({("hero", 0): [0.6, 0.7], ("d3po", 0): [0.2, 0.5]})
     assert "needs no feedback" in efficiency_at_final(flat, "hero", "d3po", "t", n_boot=20).describe()
+
+
+def test_a_method_that_trains_on_after_its_last_label_is_judged_by_its_final_model():
+    """DreamBooth spends 16 feedback, then trains three more epochs: its point at 16 is the last of them,
+    and the curve counts seeds, not epochs."""
+    rows = [{"task": "t", "method": "dreambooth", "seed": s, "epoch": e, "feedback_used": min(e, 1) * 16,
+             "success_rate": y} for s in (0, 1) for e, y in enumerate([0.1, 0.3, 0.5, 0.9])]
+    df = pd.DataFrame(rows)
+    c = success_curves(df)
+    assert c["feedback_used"].tolist() == [0, 16] and c["mean"].tolist() == pytest.approx([0.1, 0.9])
+    assert (c["n_seeds"] == 2).all()
+    assert feedback_to_target(df, 0.8)["feedback_to_target"].iloc[0] == 16
+    assert final_success(df, "dreambooth", "t") == pytest.approx(0.9)

@@ -27,6 +27,16 @@ def _check(df: pd.DataFrame) -> None:
         raise ValueError(f"results table lacks columns {sorted(missing)}; it has {sorted(df.columns)}")
 
 
+def at_feedback(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, method, seed, feedback_used): the last epoch's. That is the model after all the
+    training a given amount of feedback paid for. DreamBooth trains on for epochs after its last label,
+    and feedback-free methods never leave 0. Averaging those epochs instead would blend half-trained
+    models into one point and count every epoch as a seed."""
+    if "epoch" not in df.columns:
+        return df
+    return df.sort_values("epoch").groupby([*KEYS, "seed", "feedback_used"], as_index=False).tail(1)
+
+
 def _seed_mean(df: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean success at each feedback_used, sorted (seeds averaged where they share a point)."""
     return (df.groupby("feedback_used", as_index=False)["success_rate"].mean()
@@ -36,6 +46,7 @@ def _seed_mean(df: pd.DataFrame) -> pd.DataFrame:
 def success_curves(df: pd.DataFrame) -> pd.DataFrame:
     """Per task, method and feedback_used: mean and std of success over seeds, n_seeds, band = mean +- std."""
     _check(df)
+    df = at_feedback(df)
     g = df.groupby([*KEYS, "feedback_used"])["success_rate"]
     out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
     out["std"] = out["std"].fillna(0.0)
@@ -57,6 +68,7 @@ def feedback_to_target(df: pd.DataFrame, target: float, per_seed: bool = False) 
     reaches it.
     """
     _check(df)
+    df = at_feedback(df)
     keys = [*KEYS, "seed"] if per_seed else KEYS
     rows = []
     for key, part in df.groupby(keys):
@@ -92,6 +104,7 @@ def area_under_curve(df: pd.DataFrame, budget: float | None = None) -> pd.DataFr
     line at its success rate.
     """
     _check(df)
+    df = at_feedback(df)
     rows = []
     for task, tdf in df.groupby("task"):
         b = float(budget if budget is not None else tdf["feedback_used"].max())
@@ -132,8 +145,8 @@ class EfficiencyRatio:
 
 
 def final_success(df: pd.DataFrame, method: str, task: str) -> float:
-    """Seed-mean success of `method` on `task` at its largest feedback count (its end-of-budget level)."""
-    part = df[(df["task"] == task) & (df["method"] == method)]
+    """Seed-mean success of `method` on `task` at its largest feedback count, after its last epoch."""
+    part = at_feedback(df[(df["task"] == task) & (df["method"] == method)])
     if part.empty:
         raise ValueError(f"no rows for method {method!r} on task {task!r}")
     return float(_seed_mean(part)["success_rate"].iloc[-1])
@@ -171,6 +184,7 @@ def efficiency_ratio(
     are dropped and counted. The ratio is NaN when a method never reaches the target or A needs no feedback.
     """
     _check(df)
+    df = at_feedback(df)
     tasks = sorted(df["task"].unique()) if task is None else [task]
     if len(tasks) != 1:
         raise ValueError(f"the table has several tasks {tasks}: pass task=")

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from hero_bench.metrics.curves import at_feedback  # noqa: E402
 from hero_bench.reports.tables import final_rows  # noqa: E402
 
 
@@ -48,6 +49,7 @@ def curves_plot(df: pd.DataFrame, base: Path, colours: dict) -> list[Path]:
     for ax, task in zip(axes, tasks, strict=True):
         part = df[df["task"] == task]
         learners = part[part["uses_feedback"]]
+        learners = at_feedback(learners.assign(method=learners["label"]))  # DreamBooth: its final model at 32
         xmax = max(1.0, float(part["feedback_used"].max()))
         if not learners.empty:
             sns.lineplot(data=learners, x="feedback_used", y="success_rate", hue="label", errorbar="sd",
