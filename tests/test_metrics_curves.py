@@ -108,6 +108,9 @@ def test_efficiency_at_final_uses_the_comparators_own_end_of_budget_success():
     assert (r.target, r.feedback_a, r.feedback_b, r.ratio) == (pytest.approx(0.5), 16, 48, 3.0)
     flat = table({("hero", 0): [0.6, 0.7], ("d3po", 0): [0.2, 0.5]})
     assert "needs no feedback" in efficiency_at_final(flat, "hero", "d3po", "t", n_boot=20).describe()
+    stuck = table({("hero", 0): [0.2, 0.1, 0.3], ("d3po", 0): [0.2, 0.3, 0.2]})  # d3po ends where it began
+    r = efficiency_at_final(stuck, "hero", "d3po", "t", n_boot=20)
+    assert math.isnan(r.ratio) and "d3po ends no higher than it starts, 20%: no gain to match" in r.describe()
 
 
 def test_a_method_that_trains_on_after_its_last_label_is_judged_by_its_final_model():

@@ -10,7 +10,7 @@ method need to reach a target success rate, and how many times less does one met
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -133,8 +133,12 @@ class EfficiencyRatio:
     n_boot: int
     n_boot_valid: int
     """Bootstrap draws in which both methods reached the target (others carry no ratio)."""
+    undefined_because: str = ""
+    """Why there is no ratio, when the reason is not that a method misses the target."""
 
     def describe(self) -> str:
+        if self.undefined_because:
+            return f"{self.task}: ratio undefined ({self.undefined_because})"
         if np.isnan(self.ratio):
             why = [m for m, f in ((self.method_a, self.feedback_a), (self.method_b, self.feedback_b)) if np.isnan(f)]
             return (f"{self.task}: ratio undefined ({', '.join(why) or self.method_a} "
@@ -156,9 +160,15 @@ def efficiency_at_final(
     df: pd.DataFrame, method_a: str, method_b: str, task: str, n_boot: int = 2000, seed: int = 0
 ) -> EfficiencyRatio:
     """The paper's headline comparison: how many times less feedback A needs than B to reach the success B
-    ends its budget at (HERO vs D3PO: 4x). It is `efficiency_ratio` at B's own final seed-mean success."""
-    return efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=n_boot,
-                            seed=seed)
+    ends its budget at (HERO vs D3PO: 4x). It is `efficiency_ratio` at B's own final seed-mean success.
+    When B ends no higher than it started there is no gain to match, and no ratio."""
+    r = efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=n_boot,
+                         seed=seed)
+    if r.feedback_b == 0:
+        why = f"{method_b} ends no higher than it starts, {r.target:.0%}: no gain to match"
+        nan = float("nan")
+        return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot_valid=0, undefined_because=why)
+    return r
 
 
 def _ratio(fa: float, fb: float) -> float:
