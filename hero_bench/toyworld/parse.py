@@ -44,7 +44,7 @@ NOTCH_EMPTY = 0.5
 """A blob is defective when less than this share of its notch area (bottom-centre bite) is filled."""
 NOTCH_RISE = 0.15
 """...or when its bottom edge rises into a dent at least this share of its height deep (a rendered notch is
-0.45; the whole generated squares inspected had dents under 0.07 of their height)."""
+0.45 deep; a blurred but whole edge wobbles by a pixel or so)."""
 INSIDE_SHARE = 0.9
 """An object is inside the box when at least this share of its pixels lies in the interior."""
 TOLERANCE = 2
@@ -120,7 +120,7 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
 
 
 def _bottom_dent(crop: np.ndarray) -> float:
-    """Depth (over the height) of the deepest dent in the blob's bottom edge between its outer fifths, at
+    """Depth (over the height) of the deepest dent in the blob's bottom edge, away from its outer 15% on each side, at
     least two columns wide. A dent must have lower edge on both sides: a circle's or a rounded corner's
     edge rises steadily towards the side and has none."""
     h, w = crop.shape
