@@ -575,6 +575,29 @@ def bench_cmd(
 
     bench.main(full=full, task=task, budget=budget, batch=batch)
 
+@app.command("gpu-check")
+def gpu_check_cmd(
+    size: Annotated[str, typer.Option("--size", help="paper (SD v1.5 shape, needs CUDA), toy, or auto.")] = "auto",
+    dtype: Annotated[str | None, typer.Option("--dtype", help="fp32,bf16,fp16 list (CUDA: bf16,fp16).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="JSON file of the figures.")] = Path("out/gpu-check.json"),
+    max_transitions: Annotated[
+        int | None, typer.Option("--max-transitions", min=1, help="Transitions per UNet pass (CUDA: fitted).")
+    ] = None,
+    memory_limit: Annotated[float, typer.Option("--memory-limit-gib", min=1, help="Fit passes under this.")] = 24.0,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=1, help="Timed pipeline/sampler calls.")] = None,
+    d3po_pairs: Annotated[int | None, typer.Option("--d3po-pairs", min=1, help="Pairs d3po-style trains.")] = None,
+    evaluate: Annotated[bool, typer.Option("--eval/--no-eval", help="Time the evaluation images too.")] = True,
+) -> None:
+    """Time one HERO and one d3po-style epoch on an SD v1.5-shaped pipeline (random weights) per stage, with
+    peak GPU memory and the sampler/pipeline ratio; without CUDA, the same code at toy size (a dry run)."""
+    from hero_bench import gpucheck
+    from hero_bench.gpucheck.report import format_report
+
+    result = gpucheck.main(size, dtype, out, max_transitions, memory_limit, repeats, d3po_pairs, evaluate)
+    console.print(format_report(result), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"figures: {out}", highlight=False, markup=False)
+
+
 
 @app.command("regress")
 def regress_cmd(
