@@ -611,19 +611,28 @@ def regress_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Keep the run folders here (default: a temporary folder).")
     ] = None,
+    fault: Annotated[
+        str | None,
+        typer.Option("--fault", help="Break HERO on purpose to see the check fail: inverted-verdicts, "
+                     "shuffled-rewards or skipped-update (docs/regress.md)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """CI's feedback-efficiency check: a small seeded CPU run of HERO and SD-pretrained on toy-mountain,
     compared with the committed reference curve; exit 1 with a diff if AUC or feedback-to-target regress."""
     from hero_bench import regress
+    from hero_bench.regress_faults import FAULTS
 
     if spread_seeds and not update:
         _fail("--spread-seeds re-measures the tolerances and needs --update")
+    if fault is not None and (update or fault not in FAULTS):
+        _fail("--fault breaks the check's runs and cannot --update the reference" if update
+              else f"unknown fault {fault!r}; valid faults: {', '.join(FAULTS)}")
     if update:
         written = regress.update(spread_seeds=spread_seeds, root=out, progress=not json_out)
         print(json.dumps(written, indent=None if json_out else 2))
         return
-    result = regress.check(root=out, progress=not json_out)
+    result = regress.check(root=out, progress=not json_out, fault=fault)
     if json_out:
         print(json.dumps({"ok": result.ok, "problems": result.problems,
                           "findings": [{k: (None if v != v else v) for k, v in vars(f).items()}  # NaN -> null

@@ -38,6 +38,11 @@ class RunConfig(BaseModel):
     guidance_scale: float = Field(default=5.0, ge=1.0)
     eval_n: int = Field(default=64, ge=1, description="evaluation images per epoch, judged by the judge")
     eval_seed: int = Field(default=10_000, description="evaluation noises use eval_seed + seed (fixed within a run)")
+    eval_std_noise: bool = Field(
+        default=True,
+        description="also evaluate a method with its own noise distribution (HERO) on the standard N(0, I) "
+        "evaluation noises, so that its fine-tuned model is measured apart from its noise (twice the sampling)",
+    )
     lora_rank: int = Field(default=4, ge=1)
     sample_batch_size: int = Field(default=32, ge=1, description="images per UNet call while sampling")
     preset: str = "paper"
@@ -60,7 +65,7 @@ class RunConfig(BaseModel):
     def _consistent(self) -> RunConfig:
         if self.budget < self.batch:
             raise ValueError(f"budget ({self.budget}) must be at least one batch ({self.batch})")
-        if self.steps is not None and self.ddpo.k_steps > self.steps:
+        if self.steps is not None and self.ddpo.steps_per_sample(self.steps) > self.steps:
             raise ValueError(f"ddpo.k_steps (K={self.ddpo.k_steps}) cannot exceed steps ({self.steps})")
         return self
 

@@ -9,6 +9,14 @@ r = p_theta / p_old, is minimised over LoRA parameters only (paper Eq. 8, Table 
 Log-probabilities are averaged over latent dimensions by default (`logprob_reduction="mean"`), as in
 the released DDPO/HERO code: the paper's clip range of 1e-4 is calibrated to that scale; with summed
 log-probs of a 4x64x64 latent almost every ratio would be clipped.
+
+Why the clip range can scale with the latent (`clip_scaling="sqrt-dims"`): the mean log-ratio over D
+dimensions has a noise about 1/sqrt(D); SD v1.5's D = 4x64x64 = 16,384 and the toy world's 4x8x8 = 256, so
+the same clip is a sqrt(16384 / 256) = 8x tighter trust region on the toy latent. `sqrt-dims` multiplies
+the clip by sqrt(clip_reference_dims / D): unchanged on SD v1.5, 8x on the toy latent.
+
+Which K steps are trained (`timestep_selection`) decides what the LoRA can change: the last K (the paper)
+come after global attributes are fixed; docs/paper-vs-code.md has the measurement.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ from typing import Any, Literal
 import torch
 from diffusers import StableDiffusionPipeline
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hero_bench.models import ADAPTER_NAME, has_lora, lora_parameters
 from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise_pred
 
 Tensor = torch.Tensor
+StepSelection = Literal["last", "random", "spread", "all"]
+ClipScaling = Literal["none", "sqrt-dims"]
 
 
 class DDPOConfig(BaseModel):
@@ -41,10 +51,17 @@ class DDPOConfig(BaseModel):
     batch_size: int = Field(default=2, ge=1, description="samples per minibatch (per backward pass)")
     grad_accum_steps: int = Field(default=4, ge=1, description="minibatches per optimiser step")
     clip_range: float = Field(default=1e-4, gt=0, description="PPO ratio clipping epsilon")
+    clip_scaling: ClipScaling = Field(
+        default="sqrt-dims",
+        description="'none': clip_range as given; 'sqrt-dims': clip_range * sqrt(clip_reference_dims / D) for "
+        "a latent of D dimensions, the same trust region as at SD v1.5's size (needs logprob_reduction='mean')",
+    )
+    clip_reference_dims: int = Field(default=16_384, ge=1, description="D at which clip_range holds (4x64x64)")
     k_steps: int = Field(default=5, ge=1, description="denoising steps per sample used in the loss")
-    timestep_selection: Literal["last", "random"] = Field(
+    timestep_selection: StepSelection = Field(
         default="last",
-        description="'last': the last K steps (paper); 'random': K random steps per sample (code)",
+        description="'last': the last K steps (paper); 'random': K random steps per sample (released code); "
+        "'spread': K steps evenly spread over the trajectory; 'all': every step (k_steps is ignored)",
     )
     max_grad_norm: float | None = Field(default=1.0, gt=0)
     inner_epochs: int = Field(default=1, ge=1, description="passes over each trajectory batch")
@@ -66,20 +83,45 @@ class DDPOConfig(BaseModel):
             raise ValueError(f"adam_betas must both lie in [0, 1), got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _scaling_needs_mean(self) -> DDPOConfig:
+        if self.clip_scaling == "sqrt-dims" and self.logprob_reduction != "mean":
+            raise ValueError("clip_scaling='sqrt-dims' scales a clip on mean log-probs; use logprob_reduction='mean'")
+        return self
+
+    def steps_per_sample(self, num_steps: int) -> int:
+        """How many of a trajectory's `num_steps` denoising steps each sample trains on."""
+        return num_steps if self.timestep_selection == "all" else self.k_steps
+
+    def effective_clip(self, latent_dims: int) -> float:
+        """The PPO clip used on a latent of `latent_dims` dimensions."""
+        if self.clip_scaling == "sqrt-dims":
+            return self.clip_range * math.sqrt(self.clip_reference_dims / latent_dims)
+        return self.clip_range
+
 
 def select_steps(
     num_samples: int, num_steps: int, config: DDPOConfig, generator: torch.Generator | None = None
 ) -> Tensor:
-    """Indices [B, K] into the S denoising steps that each sample trains on."""
-    k = config.k_steps
+    """Indices [B, K] into the S denoising steps that each sample trains on ('all': K = S).
+
+    'spread' takes the middle step of each of K equal stretches of the trajectory (S=20, K=5: 2, 6, 10, 14,
+    18), the same for every sample; 'random' draws K distinct steps per sample."""
+    k = config.steps_per_sample(num_steps)
     if k > num_steps:
         raise ValueError(
             f"k_steps={k} exceeds the trajectory's {num_steps} denoising steps; lower k_steps "
             "or sample with more num_inference_steps"
         )
+    if config.timestep_selection == "random":
+        return torch.stack([torch.randperm(num_steps, generator=generator)[:k] for _ in range(num_samples)])
     if config.timestep_selection == "last":
-        return torch.arange(num_steps - k, num_steps).expand(num_samples, k).clone()
-    return torch.stack([torch.randperm(num_steps, generator=generator)[:k] for _ in range(num_samples)])
+        row = torch.arange(num_steps - k, num_steps)
+    elif config.timestep_selection == "spread":
+        row = ((torch.arange(k) * 2 + 1) * num_steps) // (2 * k)
+    else:  # all
+        row = torch.arange(num_steps)
+    return row.expand(num_samples, k).clone()
 
 
 class DDPOTrainer:
@@ -101,6 +143,8 @@ class DDPOTrainer:
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.num_updates = 0
         self.num_optimizer_steps = 0
+        self.initial_params = [p.detach().cpu().clone() for p in self.params]
+        """The LoRA weights before any update: `lora_delta_norm` measures how far training moved them."""
 
     # ---- log-probabilities -------------------------------------------------------------------------
     def _scale(self, traj: Trajectory) -> float:
@@ -142,9 +186,9 @@ class DDPOTrainer:
             raise ValueError("advantages contain NaN or inf")
         if traj.eta <= 0:
             raise ValueError("DDPO needs a stochastic sampler: the trajectory was sampled with eta=0")
-        candidates = (
-            traj.log_probs[:, -self.config.k_steps :] if self.config.timestep_selection == "last" else traj.log_probs
-        )
+        num_steps = traj.log_probs.shape[1]
+        fixed = self.config.timestep_selection != "random"  # the same steps for every sample
+        candidates = traj.log_probs[:, select_steps(1, num_steps, self.config)[0]] if fixed else traj.log_probs
         if not torch.isfinite(candidates).all():
             raise ValueError(
                 "some selected steps have no finite log-probability (zero variance); with DDIM's "
@@ -162,7 +206,10 @@ class DDPOTrainer:
         """One DDPO-K update on a batch of trajectories; returns mean loss, approx_kl, clipfrac, ...
 
         `advantages` (one per sample, e.g. HERO's normalised rewards) are clamped to +-adv_clip_max.
-        Metrics average over every (minibatch, step) pair; `approx_kl` is 0.5 * E[(log r)^2].
+        Metrics average over every (minibatch, step) pair; `approx_kl` is 0.5 * E[(log r)^2]. Also returned,
+        so that a run that does not learn says so: the clip used (`clip_range`), the advantages' mean and
+        spread (`adv_mean`, `adv_std`), and the LoRA weights' norm and distance from their initial values
+        (`lora_norm`, `lora_delta_norm`).
         """
         cfg = self.config
         n, num_steps = traj.log_probs.shape
@@ -173,6 +220,7 @@ class DDPOTrainer:
         device = self.pipe._execution_device
         adv_all = advantages.detach().float().cpu().clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
         old_all = traj.log_probs.detach().float().cpu() * self._scale(traj)
+        eps = cfg.effective_clip(math.prod(traj.latents.shape[2:]))
 
         stats: list[Tensor] = []  # per (minibatch, step): loss, approx_kl, clipfrac, ratio; one sync at the end
         grad_norms: list[Tensor] = []
@@ -185,7 +233,7 @@ class DDPOTrainer:
                 for samples, step_idx, weight in self._transition_passes(group, steps):
                     new = self.transition_log_prob(traj, samples, step_idx)
                     old, adv = old_all[samples, step_idx].to(device), adv_all[samples].to(device)
-                    loss, metrics = self._clipped_loss(new, old, adv, weight.to(device))
+                    loss, metrics = self._clipped_loss(new, old, adv, weight.to(device), eps)
                     loss.backward()
                     stats.append(metrics)
                 if cfg.max_grad_norm is not None:
@@ -198,7 +246,17 @@ class DDPOTrainer:
         out = dict(zip(("loss", "approx_kl", "clipfrac", "ratio"), means, strict=True))
         out["grad_norm"] = torch.stack(grad_norms).mean().item() if grad_norms else float("nan")
         out["optimizer_steps"] = float(self.num_optimizer_steps)
-        return out
+        out["clip_range"] = eps
+        out["adv_mean"], out["adv_std"] = adv_all.mean().item(), adv_all.std(unbiased=False).item()
+        return {**out, **self.lora_norms()}
+
+    def lora_norms(self) -> dict[str, float]:
+        """L2 norm of all LoRA weights, and of their change since the trainer was built."""
+        with torch.no_grad():
+            now = torch.cat([p.detach().float().cpu().flatten() for p in self.params])
+            start = torch.cat([p.float().flatten() for p in self.initial_params])
+            norm, delta = now.norm(), (now - start).norm()
+        return {"lora_norm": float(norm), "lora_delta_norm": float(delta)}
 
     def _transition_passes(self, group: list[Tensor], steps: Tensor) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """(samples, steps, loss weights) of the UNet passes of one optimiser step.
@@ -209,7 +267,7 @@ class DDPOTrainer:
         the same gradient as minibatch-by-minibatch passes, with far fewer, larger UNet calls (the
         dominant cost on a CPU). `max_transitions_per_pass` splits it again where memory is short.
         """
-        k = self.config.k_steps
+        k = steps.shape[1]
         samples = torch.cat([mb.repeat_interleave(k) for mb in group])
         step_idx = torch.cat([steps[mb].reshape(-1) for mb in group])
         weight = torch.cat([torch.full((len(mb) * k,), 1.0 / (len(mb) * len(group) * k)) for mb in group])
@@ -218,10 +276,9 @@ class DDPOTrainer:
             sl = slice(start, start + chunk)
             yield samples[sl], step_idx[sl], weight[sl]
 
-    def _clipped_loss(self, new: Tensor, old: Tensor, adv: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
-        """PPO's clipped surrogate, weighted per transition and summed (to minimise), and detached
-        [mean surrogate, approx_kl, clipfrac, mean ratio]."""
-        eps = self.config.clip_range
+    def _clipped_loss(self, new: Tensor, old: Tensor, adv: Tensor, weight: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+        """PPO's clipped surrogate (clip `eps`), weighted per transition and summed (to minimise), and
+        detached [mean surrogate, approx_kl, clipfrac, mean ratio]."""
         log_ratio = new - old
         ratio = log_ratio.exp()
         surrogate = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps))
@@ -249,6 +306,7 @@ class DDPOTrainer:
             "num_updates": self.num_updates,
             "num_optimizer_steps": self.num_optimizer_steps,
             "lora": {k: v.detach().cpu().clone() for k, v in lora.items()},
+            "initial_lora": [p.clone() for p in self.initial_params],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -260,3 +318,4 @@ class DDPOTrainer:
         self.generator.set_state(state["generator"])
         self.num_updates = int(state["num_updates"])
         self.num_optimizer_steps = int(state["num_optimizer_steps"])
+        self.initial_params = [p.clone() for p in state.get("initial_lora", self.initial_params)]

@@ -9,6 +9,7 @@ from the same evaluation noises, with the task's evaluation prompts spread evenl
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,14 @@ class Evaluation:
     @property
     def success_rate(self) -> float:
         return self.successes / self.n if self.n else 0.0
+
+    def save(self, folder: Path) -> None:
+        """The images as numbered PNGs and the verdicts and prompts in verdicts.json (what reports read)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(self.images):
+            img.save(folder / f"{i:04d}.png")
+        verdicts = {"good": self.feedback.good, "best": self.feedback.best, "prompts": self.prompts}
+        (folder / "verdicts.json").write_text(json.dumps(verdicts))
 
     def summary(self) -> dict[str, object]:
         lo, hi = wilson_interval(self.successes, self.n)

@@ -18,7 +18,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch
 
 from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
+from hero_bench.metrics.lora_only import with_lora_only_rows
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "regress_reference.csv"
@@ -80,14 +81,24 @@ def _one_thread() -> Iterator[None]:
 
 
 def run_curves(
-    settings: RegressSettings, seeds: Sequence[int] | None = None, root: Path | None = None, progress: bool = False
+    settings: RegressSettings,
+    seeds: Sequence[int] | None = None,
+    root: Path | None = None,
+    progress: bool = False,
+    fault: str | None = None,
 ) -> pd.DataFrame:
     """Run the comparison with the library's run loop (in `root`, or a temporary folder) and return the
-    tidy curve table (CURVE_COLUMNS). Finished runs with identical settings in `root` are reused."""
+    tidy curve table (CURVE_COLUMNS), HERO's LoRA-only evaluation (N(0, I) noises) as a method of its own.
+    Finished runs with identical settings in `root` are reused. `fault` names a deliberate break
+    (`hero_bench.regress_faults`); its runs go to their own subfolder, never reused as healthy ones."""
+    from hero_bench.regress_faults import inject
     from hero_bench.runs import run_many
 
-    with _one_thread(), tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp:
-        table = run_many(settings.configs(seeds), Path(root) if root is not None else Path(tmp), progress=progress)
+    broken = inject(fault) if fault else nullcontext()
+    with _one_thread(), tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp, broken:
+        where = Path(root) if root is not None else Path(tmp)
+        table = run_many(settings.configs(seeds), where / f"fault-{fault}" if fault else where, progress=progress)
+    table = with_lora_only_rows(table)
     return table[CURVE_COLUMNS].sort_values(["task", "method", "seed", "epoch"], ignore_index=True)
 
 
@@ -345,9 +356,10 @@ def check(
     tolerances: Path = TOLERANCES,
     root: Path | None = None,
     progress: bool = False,
+    fault: str | None = None,
 ) -> Comparison:
-    """Run the CI-sized comparison and compare it with the committed reference."""
-    current = run_curves(settings, root=root, progress=progress)
+    """Run the CI-sized comparison (with a deliberate `fault`, if named) and compare it with the reference."""
+    current = run_curves(settings, root=root, progress=progress, fault=fault)
     return compare(
         current, load_reference(reference), load_tolerances(tolerances), settings, load_reference_configs(reference)
     )

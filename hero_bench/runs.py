@@ -10,8 +10,8 @@
 
 A run folder holds: config.json, task.json (the task definition as run), results.csv (one row per epoch;
 epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
-evaluation images), checkpoint.pt (removed once done.json marks the run finished), and final/ (LoRA weights
-and noise distribution for `hero-bench sample`).
+evaluation images; HERO's on N(0, I) noise in eval_std_noise/), checkpoint.pt (removed once done.json marks
+the run finished), and final/ (LoRA weights and noise distribution for `hero-bench sample`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from hero_bench.config import RunConfig
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
-from hero_bench.metrics import curves
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
+from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.loader import load_task
 
 CHECKPOINT = "checkpoint.pt"
@@ -45,6 +45,7 @@ FEEDBACK_LOG = "feedback.jsonl"
 CONFIG = "config.json"
 TASK = "task.json"
 DONE = "done.json"
+STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a method with its own (HERO)
 
 
 def run_dir_for(root: Path, cfg: RunConfig) -> Path:
@@ -90,7 +91,7 @@ class Run:
             guidance_scale=cfg.guidance_scale,
             batch_size=cfg.sample_batch_size,
         )
-        if cfg.ddpo.k_steps > self.settings.num_inference_steps:
+        if cfg.ddpo.steps_per_sample(self.settings.num_inference_steps) > self.settings.num_inference_steps:
             raise ValueError(
                 f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} sampling steps"
             )
@@ -242,34 +243,38 @@ class Run:
         d.mkdir(exist_ok=True)
         return d
 
-    def _evaluate(self, epoch: int) -> Evaluation:
+    def _evaluate(self, epoch: int) -> tuple[Evaluation, Evaluation | None]:
+        """This epoch's judged evaluation images from the method's evaluation noises, and those from the
+        standard N(0, I) ones: the same batch for most methods; for HERO, its fine-tuned model measured apart
+        from its noise distribution (None when `eval_std_noise` is off)."""
         # Evaluation noises are fixed within a run (epochs differ only by what was learned) and differ between
         # seeds, so that seed-to-seed spread includes sampling variance (SD-pretrained too).
         eval_seed = self.cfg.eval_seed + self.cfg.seed
         noise = self.method.eval_noise(self.cfg.eval_n, eval_seed)
+        ev = self._judged(noise, "eval", epoch)
+        contact_sheet(ev.images, ev.feedback.good, None).save(self._grid_dir() / f"epoch_{epoch:03d}_eval.png")
+        standard = Method.eval_noise(self.method, self.cfg.eval_n, eval_seed)
+        if torch.equal(noise, standard):
+            return ev, ev
+        return ev, self._judged(standard, STD_NOISE_EVAL, epoch) if self.cfg.eval_std_noise else None
+
+    def _judged(self, noise: torch.Tensor, subfolder: str, epoch: int) -> Evaluation:
         ev = evaluate(
             self.pipe,
             self.task,
             self.judge,
             n=self.cfg.eval_n,
-            seed=eval_seed,
+            seed=self.cfg.eval_seed + self.cfg.seed,
             settings=self.settings,
             noise=noise,
             prompts=self.method.eval_prompts(self.cfg.eval_n),
             prompt_cache=self.prompt_cache,
         )
-        out = self.folder / "eval" / f"epoch_{epoch:03d}"
-        out.mkdir(parents=True, exist_ok=True)
-        for i, img in enumerate(ev.images):
-            img.save(out / f"{i:04d}.png")
-        (out / "verdicts.json").write_text(
-            json.dumps({"good": ev.feedback.good, "best": ev.feedback.best, "prompts": ev.prompts})
-        )
-        contact_sheet(ev.images, ev.feedback.good, None).save(self._grid_dir() / f"epoch_{epoch:03d}_eval.png")
+        ev.save(self.folder / subfolder / f"epoch_{epoch:03d}")
         return ev
 
     def _record(self, epoch: int, t0: float, stats: dict[str, float], fb: Feedback | None) -> None:
-        ev = self._evaluate(epoch)
+        ev, ev_std = self._evaluate(epoch)
         lo, hi = wilson_interval(ev.successes, ev.n)
         self.rows.append(
             {
@@ -287,6 +292,8 @@ class Run:
                 "oracle": self.cfg.oracle,
                 "judge": self.cfg.judge,
                 "uses_feedback": type(self.method).uses_feedback,
+                "own_eval_noise": self.method.has_own_eval_noise(),
+                "success_rate_std_noise": ev_std.success_rate if ev_std is not None else float("nan"),
                 "train_good_fraction": (fb.n_good / len(fb)) if fb is not None else float("nan"),
                 "wall_time_s": round(time.time() - t0, 3),
                 **{f"stat_{k}": v for k, v in stats.items()},
@@ -302,7 +309,10 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
     path = Path(folder) / CONFIG
     if not path.exists():
         return False
-    saved = json.loads(path.read_text())
+    try:  # through the model: a field added since (with its default) is no difference
+        saved = RunConfig(**json.loads(path.read_text())).model_dump(mode="json")
+    except ValueError:
+        return False
     wanted = cfg.model_dump(mode="json")
     saved.pop("command", None), wanted.pop("command", None)
     if saved != wanted:
@@ -359,38 +369,3 @@ def _collect(root: Path) -> pd.DataFrame:
     """All per-run results tables under root (so that separate invocations add up)."""
     frames = [pd.read_csv(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def summarise(table: pd.DataFrame, target: float = curves.DEFAULT_TARGET) -> pd.DataFrame:
-    """Per (task, method): final success mean +- std over seeds, feedback used, and the feedback (for methods
-    that use it) or the epoch (for those that do not, e.g. ddpo-reward) at which the seed reaches `target`,
-    averaged over the seeds that reach it."""
-    table = table.sort_values("epoch")
-    final = table.groupby(["task", "method", "seed"]).tail(1)
-    reach = []
-    for (task, method, seed), g in table.groupby(["task", "method", "seed"]):
-        hit = g[g.success_rate >= target]
-        reach.append(
-            {
-                "task": task,
-                "method": method,
-                "seed": seed,
-                "feedback_to_target": float(hit.feedback_used.iloc[0]) if len(hit) else float("nan"),
-                "epochs_to_target": float(hit.epoch.iloc[0]) if len(hit) else float("nan"),
-            }
-        )
-    reach_df = pd.DataFrame(reach).groupby(["task", "method"])
-    out = final.groupby(["task", "method"]).agg(
-        seeds=("seed", "nunique"),
-        final_success_mean=("success_rate", "mean"),
-        final_success_std=("success_rate", "std"),
-        feedback_used=("feedback_used", "max"),
-        wall_time_s=("wall_time_s", "sum"),
-    )
-    out["feedback_to_target"] = reach_df.feedback_to_target.mean()
-    out["epochs_to_target"] = reach_df.epochs_to_target.mean()
-    out["seeds_reaching"] = reach_df.feedback_to_target.apply(lambda s: int(s.notna().sum()))
-    uses = table.groupby(["task", "method"]).uses_feedback.max() if "uses_feedback" in table else True
-    out["uses_feedback"] = uses
-    out["wall_time_s"] = table.groupby(["task", "method"]).wall_time_s.sum()
-    return out.reset_index()

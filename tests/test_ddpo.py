@@ -34,6 +34,8 @@ def test_defaults_are_the_papers():
         5,
     )
     assert cfg.adam_betas == (0.9, 0.999) and cfg.weight_decay == 1e-4 and cfg.timestep_selection == "last"
+    # the paper's clip holds at SD v1.5's latent size and widens on smaller latents (docs/paper-vs-code.md)
+    assert cfg.clip_scaling == "sqrt-dims" and cfg.effective_clip(4 * 64 * 64) == 1e-4
 
 
 @pytest.mark.parametrize(
@@ -196,3 +198,47 @@ def _fresh_lora() -> list[torch.Tensor]:
     pipe = tiny_sd_pipeline()
     attach_lora(pipe)
     return [p.detach().clone() for p in lora_parameters(pipe)]
+
+
+def test_spread_and_all_step_selections():
+    spread = select_steps(2, 20, DDPOConfig(k_steps=5, timestep_selection="spread"))
+    assert spread.tolist() == [[2, 6, 10, 14, 18]] * 2  # the middle of each fifth of the trajectory
+    assert select_steps(1, 10, DDPOConfig(k_steps=4, timestep_selection="spread")).tolist() == [[1, 3, 6, 8]]
+    # 'all' trains every step whatever k_steps says; k_steps larger than the trajectory is no error then
+    assert select_steps(3, 6, DDPOConfig(k_steps=50, timestep_selection="all")).tolist() == [list(range(6))] * 3
+    assert DDPOConfig(timestep_selection="all").steps_per_sample(20) == 20
+
+
+@pytest.mark.parametrize(("selection", "trained"), [("spread", [1, 3, 5]), ("all", list(range(STEPS)))])
+def test_spread_and_all_train_the_steps_they_name(tiny_noise, selection, trained):
+    """A positive advantage raises the log-probability of exactly the selected transitions' sample."""
+    _, traj, trainer = _setup(
+        tiny_noise[:2], clip_range=0.2, learning_rate=1e-3, batch_size=2, timestep_selection=selection, k_steps=3
+    )
+    steps = torch.tensor(trained)
+    up0, down0 = _logp_at(trainer, traj, 0, steps), _logp_at(trainer, traj, 1, steps)
+    for _ in range(3):
+        metrics = trainer.update(traj, torch.tensor([1.0, -1.0]))
+    assert _logp_at(trainer, traj, 0, steps) > up0 and _logp_at(trainer, traj, 1, steps) < down0
+    assert metrics["optimizer_steps"] == 3
+
+
+def test_clip_scaled_to_the_latent_size():
+    cfg = DDPOConfig(clip_range=1e-4, clip_scaling="sqrt-dims")
+    assert cfg.effective_clip(4 * 64 * 64) == pytest.approx(1e-4)  # SD v1.5: the paper's clip as is
+    assert cfg.effective_clip(4 * 8 * 8) == pytest.approx(8e-4)  # the toy latent: sqrt(16384 / 256) = 8x wider
+    assert DDPOConfig(clip_range=1e-4, clip_scaling="none").effective_clip(256) == 1e-4  # the literal clip
+    with pytest.raises(ValidationError, match="logprob_reduction"):
+        DDPOConfig(clip_scaling="sqrt-dims", logprob_reduction="sum")
+
+
+def test_update_reports_clip_advantages_and_lora_movement(tiny_noise):
+    pipe, traj, trainer = _setup(tiny_noise[:4], clip_scaling="sqrt-dims", clip_range=1e-4)
+    assert trainer.lora_norms()["lora_delta_norm"] == 0.0
+    start = [p.detach().clone() for p in lora_parameters(pipe)]
+    m = trainer.update(traj, torch.tensor([2.0, 0.0, 0.0, -2.0]))
+    assert m["clip_range"] == pytest.approx(8e-4)  # the tiny pipeline's latent is 4x8x8
+    assert m["adv_mean"] == 0.0 and m["adv_std"] == pytest.approx(2**0.5)
+    moved = torch.cat([(a - b).flatten() for a, b in zip(lora_parameters(pipe), start, strict=True)]).norm()
+    assert m["lora_delta_norm"] == pytest.approx(moved.item(), rel=1e-5) and moved > 0
+    assert m["lora_norm"] == pytest.approx(torch.cat([p.flatten() for p in lora_parameters(pipe)]).norm().item())

@@ -1,6 +1,6 @@
 """The feedback-efficiency regression check: comparison logic on hand-made curves (fast), and, marked
 `regress` (run by .ci/run), the CI-sized run against the committed reference: it passes, it is
-deterministic, and a deliberately broken reward makes it fail."""
+deterministic, and each deliberately broken learner (`hero_bench.regress_faults`) makes it fail."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from hero_bench import regress
+from hero_bench.metrics.lora_only import lora_only_label
 from hero_bench.regress import RegressSettings, compare, measure_tolerances
+from hero_bench.regress_faults import FAULTS, inject
 
 SETTINGS = RegressSettings()  # the CI-sized run
 HAND = RegressSettings(budget=64)  # the hand-made curves: 4 epochs of 16
@@ -121,7 +123,10 @@ def test_changed_run_settings_are_named(tmp_path):
 def test_committed_reference_matches_the_settings():
     ref, tol = regress.load_reference(), regress.load_tolerances()
     assert tol["settings"] == regress._settings_json(SETTINGS)
-    assert set(ref.method) == set(SETTINGS.methods) and set(ref.task) == set(SETTINGS.tasks)
+    # HERO's LoRA alone (its model on N(0, I) noises) is checked as a method of its own
+    assert set(ref.method) == {*SETTINGS.methods, lora_only_label("hero")} and set(ref.task) == set(SETTINGS.tasks)
+    tol = tol["tolerances"]
+    assert {f"{t}/{m}" for t in SETTINGS.tasks for m in ref.method.unique()} == set(tol)
     assert ref.feedback_used.max() == SETTINGS.budget
 
 
@@ -130,6 +135,39 @@ def test_cli_spread_needs_update():
         [sys.executable, "-m", "hero_bench.cli", "regress", "--spread-seeds", "3"], capture_output=True, text=True
     )
     assert r.returncode == 2 and "needs --update" in r.stderr
+
+
+def test_cli_unknown_fault_is_a_one_line_error():
+    r = subprocess.run(
+        [sys.executable, "-m", "hero_bench.cli", "regress", "--fault", "typo"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "valid faults: inverted-verdicts" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_faults_break_the_real_pieces_and_restore_them(tiny_pipe):
+    """Each fault swaps one real piece of HERO while active and puts it back after (fast; the CI-sized runs
+    under each fault are the `regress` tests below)."""
+    import torch
+
+    from hero_bench.ddpo import DDPOTrainer
+    from hero_bench.hero import method
+    from hero_bench.hero.method import Hero
+
+    before = (Hero.update, method.compute_rewards, DDPOTrainer.update)
+    with inject("skipped-update"):
+        assert DDPOTrainer.update is not before[2]
+    with inject("shuffled-rewards"):
+        good = torch.tensor([True, False, True, False])
+        z = torch.arange(4.0)[:, None, None, None].expand(4, 4, 2, 2).contiguous() + 1
+        rewards = method.compute_rewards("binary", None, z, good, 0)
+        assert sorted(rewards.tolist()) == [0.0, 0.0, 1.0, 1.0]  # the same rewards ...
+        draws = [method.compute_rewards("binary", None, z, good, 0).tolist() for _ in range(8)]
+        assert any(d != good.float().tolist() for d in draws)  # ... on other images
+    with inject("inverted-verdicts"):
+        assert Hero.update is not before[0]
+    assert (Hero.update, method.compute_rewards, DDPOTrainer.update) == before
+    assert set(FAULTS) == {"inverted-verdicts", "shuffled-rewards", "skipped-update"}
 
 
 # ------------------------------------------------------------------------- the CI-sized run (marker regress)
@@ -151,31 +189,30 @@ def test_the_ci_run_matches_the_committed_reference(current):
 
 
 @pytest.mark.regress
-def test_same_seed_gives_the_same_numbers(current):
-    pd.testing.assert_frame_equal(regress.run_curves(SETTINGS), current)
+def test_same_seed_gives_the_same_numbers():
+    """The check's premise, on a shorter run of the same code path (HERO's LoRA-only curve included)."""
+    short = dataclasses.replace(SETTINGS, budget=32, methods=("hero",))
+    first = regress.run_curves(short)
+    assert lora_only_label("hero") in set(first.method)
+    pd.testing.assert_frame_equal(regress.run_curves(short), first)
 
 
-def _inverted_feedback(update):
-    """A sign error in HERO's reward: it learns from the oracle's verdicts the wrong way round (bad images
-    rewarded and used as the noise mixture's anchors, good ones penalised)."""
-
-    def broken(self, traj, images, fb):
-        good = [not g for g in fb.good]
-        best = next((i for i, g in enumerate(good) if g), None)
-        return update(self, traj, images, dataclasses.replace(fb, good=good, best=best))
-
-    return broken
-
-
+# Each fault is its own test. The inverted verdicts break both of HERO's learning paths; shuffled rewards and
+# a skipped DDPO update leave its noise mixture intact, so only HERO's LoRA-only curve (N(0, I) noises) can
+# show them. No number is hard-coded: the reference and its tolerances are whatever `--update` measured.
 @pytest.mark.regress
-def test_a_broken_reward_fails_the_check(monkeypatch):
-    from hero_bench.hero.method import Hero
-
-    monkeypatch.setattr(Hero, "update", _inverted_feedback(Hero.update))
-    result = _against_reference(regress.run_curves(SETTINGS))
-    assert not result.ok
-    auc = next(f for f in result.findings if f.method == "hero" and f.metric == "AUC")
-    assert auc.reference - auc.current > 2 * auc.tolerance, "the break must be far beyond seed noise"
+@pytest.mark.parametrize(
+    ("fault", "method"),
+    [
+        ("inverted-verdicts", "hero"),
+        ("shuffled-rewards", lora_only_label("hero")),
+        ("skipped-update", lora_only_label("hero")),
+    ],
+)
+def test_a_broken_learner_fails_the_check(fault, method):
+    result = _against_reference(regress.run_curves(SETTINGS, fault=fault))
+    assert not result.ok, f"the check missed the fault {fault!r}:\n{result.report()}"
+    auc = next(f for f in result.findings if f.method == method and f.metric == "AUC")
+    assert not auc.ok, result.report()
     assert all(f.ok for f in result.findings if f.method == "sd-pretrained")  # the baseline is untouched
-    text = result.report()
-    assert "FAIL toy-mountain / hero: AUC" in text and "toy-mountain / hero: success rate by feedback used" in text
+    assert f"FAIL toy-mountain / {method}: AUC" in result.report()

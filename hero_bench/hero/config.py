@@ -20,11 +20,11 @@ NoiseMode = Literal["hero", "random"]
 FeatureSource = Literal["z0", "x1"]
 NoiseMixing = Literal["gaussian", "slerp-like"]
 NoiseAssignment = Literal["iid", "exact"]
-RewardTransform = Literal["cosine", "official"]
+RewardTransform = Literal["standardised", "raw-cosine", "official"]
 TripletDistance = Literal["cosine", "official"]
 EmbeddingTraining = Literal["online", "official"]
 EmbeddingArch = Literal["paper", "official"]
-KSelection = Literal["last", "random"]
+KSelection = Literal["last", "random", "spread", "all"]
 
 
 class HeroConfig(BaseModel):
@@ -98,10 +98,12 @@ class HeroConfig(BaseModel):
         description="Latent fed to E_theta: 'z0' (paper) or 'x1', the input of the last DDIM step.",
     )
     reward_transform: RewardTransform = Field(
-        default="cosine",
+        default="standardised",
         description=(
-            "'cosine': the raw similarity is the DDPO weight (Eq. 8); 'official': (cos + 1) / 2, "
-            "standardised over the batch, clipped to +-advantage_clip."
+            "'standardised': the cosine minus its batch mean, over its batch std (DDPO's advantages, as "
+            "DDPO and the released code use); 'raw-cosine': the raw similarity itself is the DDPO weight "
+            "(the literal reading of Eq. 8; a common positive weight of ~0.8 only adds gradient noise, "
+            "docs/paper-vs-code.md); 'official': (cos + 1) / 2, standardised (the released code)."
         ),
     )
     advantage_clip: float = Field(default=5.0, gt=0, description="Advantages are clipped to [-clip, clip].")
@@ -140,8 +142,8 @@ class HeroConfig(BaseModel):
     k_selection: KSelection = Field(
         default="last",
         description=(
-            "Which K steps DDPO-K trains on: 'last' K of the trajectory (Appendix B) or 'random' K "
-            "(the released code shuffles timesteps before taking K)."
+            "Which K steps DDPO-K trains on: 'last' K of the trajectory (Appendix B), 'random' K "
+            "(the released code shuffles timesteps before taking K), 'spread' (K evenly spread) or 'all'."
         ),
     )
     sd_learning_rate: float = Field(
@@ -159,6 +161,13 @@ class HeroConfig(BaseModel):
                     f"unknown HERO field(s) {', '.join(unknown)}; valid fields: {', '.join(cls.model_fields)}"
                 )
         return data
+
+    @field_validator("reward_transform", mode="before")
+    @classmethod
+    def _old_transform_name(cls, v: Any) -> Any:
+        """'cosine' was the raw-cosine transform's name before it stopped being the default: old run
+        folders' config.json files keep loading (and keep meaning the raw cosine)."""
+        return "raw-cosine" if v == "cosine" else v
 
     @field_validator("best_ratio")
     @classmethod

@@ -49,6 +49,9 @@ class Hero(LoraDDPOMethod):
         frozen.best, frozen.others = self.noise.best, self.noise.others
         return frozen.sample(n)
 
+    def has_own_eval_noise(self) -> bool:
+        return self.hero.noise != "random"
+
     def features(self, traj: Trajectory) -> torch.Tensor:
         """Latents the representation sees: clean z_0 (paper) or x_1, the input of the last step (code)."""
         return traj.final_latents if self.hero.feature_source == "z0" else traj.latents[:, -2]

@@ -4,8 +4,8 @@ Why cosine similarity to the best: after triplet training, distance to the best'
 images *within* the good and bad groups, giving DDPO a graded signal from binary labels.
 
 Fallback: a batch with no good image has no best and no positives, so every design returns zeros.
-Equal rewards carry no preference: with the 'official' transform they standardise to zero advantages,
-and with the 'cosine' transform a zero weight gives DDPO no gradient, so such a batch does not move SD.
+Equal rewards carry no preference: the standardising transforms make them zero advantages, and with the
+'raw-cosine' transform a zero weight gives DDPO no gradient, so such a batch does not move SD.
 """
 
 from __future__ import annotations
@@ -75,21 +75,25 @@ def compute_rewards(
     return cosine_to(feats, ref, eps).to(torch.float32)
 
 
-def to_advantages(rewards: Tensor, transform: RewardTransform = "cosine", clip: float = 5.0) -> Tensor:
+def to_advantages(rewards: Tensor, transform: RewardTransform = "standardised", clip: float = 5.0) -> Tensor:
     """Turn rewards into DDPO advantages, clipped to [-clip, clip].
 
-    'cosine' (paper, Eq. 8): the reward itself is the weight (cosines lie in [-1, 1], so the clip never
-    bites). 'official' (released code): (r + 1) / 2, minus the batch mean, over the batch's population
-    std + 1e-8. The affine (r + 1) / 2 step cancels in the standardisation except through that 1e-8.
+    'standardised' (default): (r - batch mean) / (batch population std + 1e-8), DDPO's advantage.
+    'raw-cosine' (Eq. 8 read literally): the reward itself is the weight (cosines lie in [-1, 1], so the
+    clip never bites). Why not the default: the score function has zero mean, so a weight common to every
+    image (a cosine of ~0.8) adds only noise to the policy gradient; only the spread around the mean
+    carries the preference (tests/test_hero_rewards.py shows the update direction).
+    'official' (released code): (r + 1) / 2, then standardised as above. The affine (r + 1) / 2 step
+    cancels in the standardisation except through that 1e-8.
     """
     if clip <= 0:
         raise ValueError(f"advantage clip must be > 0, got {clip}")
     r = rewards.to(torch.float32)
-    if transform == "cosine":
+    if transform == "raw-cosine":
         adv = r.clone()
-    elif transform == "official":
-        r = (r + 1.0) / 2.0
+    elif transform in ("standardised", "official"):
+        r = (r + 1.0) / 2.0 if transform == "official" else r
         adv = (r - r.mean()) / (r.std(unbiased=False) + _ADV_STD_EPS)
     else:
-        raise ValueError(f"reward transform must be 'cosine' or 'official', got {transform!r}")
+        raise ValueError(f"reward transform must be 'standardised', 'raw-cosine' or 'official', got {transform!r}")
     return adv.clamp(-clip, clip)

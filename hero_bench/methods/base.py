@@ -77,6 +77,11 @@ class Method(ABC):
         """z_T of the evaluation images: fixed seeded N(0, I) unless the method has its own distribution."""
         return torch.randn((n, *self.ctx.latent_shape), generator=torch.Generator().manual_seed(seed))
 
+    def has_own_eval_noise(self) -> bool:
+        """Whether `eval_noise` is a distribution of the method's own (HERO's learned one), not N(0, I): the
+        run loop then also evaluates it on the standard noises (results.csv `success_rate_std_noise`)."""
+        return False
+
     @abstractmethod
     def update(self, traj: Trajectory, images: list[Image.Image], feedback: Feedback) -> dict[str, float]:
         """Learn from one judged batch; return scalar statistics for the log."""

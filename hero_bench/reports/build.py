@@ -19,6 +19,7 @@ from hero_bench.metrics import curves
 from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
 from hero_bench.reports import plots, tables
 from hero_bench.reports.content import Figure, Report, Section, Table
+from hero_bench.reports.diagnostics import diagnostics_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
 
@@ -232,6 +233,10 @@ def build_report(
         pd.DataFrame([r.__dict__ for r in at_final]).to_csv(out / "tables" / "efficiency_at_final.csv", index=False)
         sec.bullets.extend(f"at {r.method_b}'s final success: {r.describe()}" for r in at_final)
     report.sections.append(sec)
+
+    diagnostics = diagnostics_section(df, out, colours)
+    if diagnostics is not None:
+        report.sections.append(diagnostics)
 
     # --- ablation (Table 3)
     abl = tables.ablation_long(summary)

@@ -49,8 +49,12 @@ def write_run(
     best_ratio: float = 0.5,
     oracle: str = "simulated",
     judge: str = "simulated",
+    std_noise: Callable[[int], float] | None = None,
+    stats: Callable[[int], dict[str, float]] | None = None,
 ) -> Path:
-    """One `<task>/<method>/seed<k>/` folder; success(epoch) is the probability that an eval image is good."""
+    """One `<task>/<method>/seed<k>/` folder; success(epoch) is the probability that an eval image is good.
+    `std_noise(epoch)`, for a method with its own noise (HERO), the same on N(0, I) noises (from epoch 1;
+    epoch 0 shares the batch); `stats(epoch)`, training statistics logged from epoch 1 (stat_ columns)."""
     run = root / task / method / f"seed{seed}"
     run.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, sum(map(ord, task + method)), int(best_ratio * 1000)])
@@ -73,13 +77,28 @@ def write_run(
         (folder / "verdicts.json").write_text(json.dumps({"good": good, "best": best, "prompts": prompts}))
         fb = epoch * batch if uses_feedback else 0
         lo, hi = wilson_interval(sum(good), n_eval)
+        extra: dict[str, object] = {}
+        if std_noise is not None:
+            std_good = good
+            if epoch:
+                std_good = (rng.random(n_eval) < float(np.clip(std_noise(epoch), 0, 1))).tolist()
+                std_folder = run / "eval_std_noise" / f"epoch_{epoch:03d}"
+                std_folder.mkdir(parents=True, exist_ok=True)
+                for i, g in enumerate(std_good):
+                    _image(rng, g).save(std_folder / f"{i:04d}.png")
+                (std_folder / "verdicts.json").write_text(json.dumps({"good": std_good, "prompts": prompts}))
+            extra = {"own_eval_noise": True, "success_rate_std_noise": sum(std_good) / n_eval}
+        if stats is not None and epoch:
+            extra.update({f"stat_{k}": v for k, v in stats(epoch).items()})
         rows.append({"method": method, "task": task, "seed": seed, "epoch": epoch, "feedback_used": fb,
                      "success_rate": sum(good) / n_eval, "success_ci_low": lo, "success_ci_high": hi,
                      "n_eval": n_eval, "oracle": oracle, "judge": judge, "wall_time_s": 1.0 + epoch,
-                     "train_good_fraction": p if uses_feedback and epoch else None, "uses_feedback": uses_feedback})
+                     "train_good_fraction": p if uses_feedback and epoch else None, "uses_feedback": uses_feedback,
+                     **extra})
         if uses_feedback and epoch:
             feedback_log.append({"epoch": epoch, "good": good[:batch], "best": best})
-    pd.DataFrame(rows, columns=RESULT_HEADER).to_csv(run / "results.csv", index=False)
+    columns = RESULT_HEADER + [c for c in pd.DataFrame(rows).columns if c not in RESULT_HEADER]
+    pd.DataFrame(rows, columns=columns).to_csv(run / "results.csv", index=False)
     (run / "feedback.jsonl").write_text("".join(json.dumps(r) + "\n" for r in feedback_log))
     (run / "grids").mkdir(exist_ok=True)
     return run

@@ -17,17 +17,22 @@ import pandas as pd
 from PIL import Image
 
 from hero_bench.errors import HeroBenchError
+from hero_bench.metrics.lora_only import lora_only_rows
+
+STD_NOISE_EVAL = "eval_std_noise"  # hero_bench.runs.STD_NOISE_EVAL (not imported: it loads torch)
 
 RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
 
 
 @dataclass
 class Run:
-    """One seed of one method on one task: its folder, config and per-epoch results."""
+    """One seed of one method on one task: its folder, config and per-epoch results. A HERO run appears twice:
+    as itself, and as its LoRA-only pseudo-run (`lora_only`), evaluated on N(0, I) noises."""
 
     path: Path
     config: dict
     results: pd.DataFrame
+    lora_only: bool = False
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -36,12 +41,17 @@ class Run:
 
     @property
     def best_ratio(self) -> float | None:
+        if self.lora_only:  # the noise's beta does not act on N(0, I) noises: keep it out of the beta sweep
+            return None
         hero = self.config.get("hero") or {}
         value = hero.get("best_ratio") if isinstance(hero, dict) else None
         return float(value) if value is not None else None
 
     def eval_epochs(self) -> list[Path]:
-        return sorted(p for p in (self.path / "eval").glob("epoch_*") if p.is_dir())
+        found = {p.name: p for p in (self.path / "eval").glob("epoch_*") if p.is_dir()}
+        if self.lora_only:  # where HERO's noise was N(0, I) anyway (no mixture yet) there is one batch only
+            found.update({p.name: p for p in (self.path / STD_NOISE_EVAL).glob("epoch_*") if p.is_dir()})
+        return [found[name] for name in sorted(found)]
 
     def final_eval(self) -> EvalBatch | None:
         """The judged images of the last evaluated epoch, or None if the run kept none."""
@@ -130,6 +140,16 @@ def _label_variants(runs: list[Run]) -> None:
         r.results["best_ratio"] = r.best_ratio
 
 
+def _lora_only_runs(runs: list[Run]) -> list[Run]:
+    """The LoRA-only pseudo-run of every run evaluated on its own noise and on N(0, I) (HERO's)."""
+    out = []
+    for r in runs:
+        rows = lora_only_rows(r.results, ("method", "label"))
+        if len(rows):
+            out.append(Run(r.path, r.config, rows.assign(best_ratio=None).reset_index(drop=True), lora_only=True))
+    return out
+
+
 def load_runs(paths: Sequence[str | Path]) -> RunSet:
     """Every run under `paths` (found by their results.csv); a root results.csv is used only without runs."""
     runs: dict[Path, Run] = {}
@@ -152,6 +172,7 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
             orphans.extend(_read_results(f) for f in found)
     rs = RunSet(sorted(runs.values(), key=lambda r: r.key))
     _label_variants(rs.runs)
+    rs.runs += _lora_only_runs(rs.runs)
     if orphans:
         df = pd.concat(orphans, ignore_index=True)
         df["label"] = df["method"]

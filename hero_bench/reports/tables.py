@@ -47,7 +47,7 @@ def wide(long: pd.DataFrame, value: str = "success") -> pd.DataFrame:
 
 def is_ablation(method: str) -> bool:
     """HERO and its ablations (hero-binary, hero-noembed, ...) form the ablation table."""
-    return method == "hero" or method.startswith("hero-") or method.startswith("hero ")
+    return method == "hero" or method.startswith(("hero-", "hero ", "hero,"))  # "hero, LoRA only (...)" too
 
 
 def ablation_long(summary: pd.DataFrame) -> pd.DataFrame | None:
