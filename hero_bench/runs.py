@@ -38,6 +38,7 @@ from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.loader import load_task
+from hero_bench.timing import stage_timed, with_stage_times
 
 CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.csv"
@@ -127,8 +128,8 @@ class Run:
     def _checkpoint(self) -> None:
         """Everything to continue exactly from the end of `self.epoch`, written atomically, then the
         human-readable tables rebuilt from it (so they never disagree with the checkpoint)."""
-        _atomic_write(self.folder / CHECKPOINT, lambda p: torch.save(self._state(), p))
-        _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
+        stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: torch.save(self._state(), p))
+        _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(with_stage_times(self.rows)).to_csv(p, index=False))
 
     def _truncate_feedback_log(self) -> None:
         """Drop labels of an epoch that was interrupted before its checkpoint (it will be redone)."""
@@ -193,7 +194,7 @@ class Run:
         prompts = self.method.training_prompts(n)
         z_T = self.method.initial_noise(n, self.generator)
         embeds = encode_prompts(self.pipe, prompts, self.settings.guidance_scale, cache=self.prompt_cache)
-        traj = sample_with_trajectory(
+        traj = stage_timed("sampling", sample_with_trajectory, fresh=True)(
             self.pipe,
             embeds,
             z_T,
@@ -203,13 +204,13 @@ class Run:
             generator=self.generator,
             batch_size=self.settings.batch_size,
         )
-        images = decode_latents(self.pipe, traj.final_latents)
-        fb = self.method_feedback(images, prompts)
+        images = stage_timed("decoding", decode_latents)(self.pipe, traj.final_latents)
+        fb = stage_timed("judging", self.method_feedback)(images, prompts)
         self._log_feedback(epoch, images, prompts, fb)
         contact_sheet(images, fb.good if self.method.uses_feedback else None, fb.best).save(
             self._grid_dir() / f"epoch_{epoch:03d}_train.png"
         )
-        stats = self.method.update(traj, images, fb)
+        stats = stage_timed("update", self.method.update)(traj, images, fb)
         return fb, stats
 
     def method_feedback(self, images: list[Image.Image], prompts: list[str]) -> Feedback:
@@ -274,7 +275,7 @@ class Run:
         return ev
 
     def _record(self, epoch: int, t0: float, stats: dict[str, float], fb: Feedback | None) -> None:
-        ev, ev_std = self._evaluate(epoch)
+        ev, ev_std = stage_timed("evaluation", self._evaluate, fresh=epoch == 0)(epoch)
         lo, hi = wilson_interval(ev.successes, ev.n)
         self.rows.append(
             {

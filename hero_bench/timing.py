@@ -4,13 +4,19 @@ Why one helper: CUDA kernels run asynchronously, so a stage's time is only right
 synchronised at both ends, and its memory only if the peak counter is reset at its start. Getting that
 right once here keeps every figure in `hero-bench bench`, the GPU check and the per-stage columns of
 `results.csv` comparable. On a CPU the same calls simply read the clock.
+
+The run loop records one epoch's stages (sampling, decoding, judging, update, evaluation, checkpoint, and
+inside HERO's update the embedding fit, rewards and DDPO update) into the *epoch timer* of the current
+thread (`stage_timed`), and `with_stage_times` moves them into the epoch's results row as `time_<stage>_s`.
+Timing columns differ between identical runs; `timing_columns` names them so comparisons can drop them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -19,8 +25,12 @@ import torch
 
 
 def synchronize(device: torch.device | str | None) -> None:
-    """Wait until every queued kernel on `device` has finished (a no-op off CUDA)."""
-    if device is not None and torch.device(device).type == "cuda":
+    """Wait until every queued kernel on `device` has finished (a no-op off CUDA). "auto": the current CUDA
+    device once CUDA is in use (the run loop's timer does not know which device the model is on)."""
+    if device == "auto":
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+    elif device is not None and torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
@@ -40,7 +50,8 @@ class StageTimer:
 
     @property
     def on_cuda(self) -> bool:
-        return self.device is not None and torch.device(self.device).type == "cuda"
+        """Whether peak memory is measured (an explicit CUDA device; "auto" only synchronises)."""
+        return self.device not in (None, "auto") and torch.device(self.device).type == "cuda"
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -85,3 +96,49 @@ class StageTimer:
     def as_dict(self, digits: int = 4) -> dict[str, float]:
         """{stage: seconds}, rounded."""
         return {k: round(v, digits) for k, v in self.seconds.items()}
+
+    def take_columns(self) -> dict[str, float]:
+        """{"time_<stage>_s": seconds} of every stage recorded so far, then start afresh."""
+        columns = {f"{TIME_PREFIX}{k}_s": round(v, 3) for k, v in self.seconds.items()}
+        self.seconds.clear()
+        self.peak_bytes.clear()
+        self.calls.clear()
+        return columns
+
+
+TIME_PREFIX = "time_"
+_EPOCH_TIMER: ContextVar[StageTimer | None] = ContextVar("hero_bench_epoch_timer", default=None)
+
+
+def epoch_timer() -> StageTimer:
+    """This thread's timer of the current epoch's stages (made on first use)."""
+    timer = _EPOCH_TIMER.get()
+    if timer is None:
+        timer = StageTimer(device="auto")
+        _EPOCH_TIMER.set(timer)
+    return timer
+
+
+def stage_timed(name: str, fn: Callable[..., Any], fresh: bool = False) -> Callable[..., Any]:
+    """`fn`, timed under `name` in the epoch timer when called: `out = stage_timed("sampling", f)(x)`.
+
+    `fresh` marks the first stage of an epoch: whatever the timer still holds is dropped first (the stages
+    of a run that was interrupted in this thread before its results row was written)."""
+    timer = epoch_timer()
+    if fresh:
+        timer.take_columns()
+    return timer.timed(name, fn)
+
+
+def with_stage_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the stages timed since the last call to the last row (the epoch just finished) and return the
+    rows; the epoch timer starts afresh."""
+    columns = epoch_timer().take_columns()
+    if rows:
+        rows[-1].update(columns)
+    return rows
+
+
+def timing_columns(columns: Iterable[str]) -> list[str]:
+    """The columns of a results table that hold wall-clock times (they differ between identical runs)."""
+    return [c for c in columns if c == "wall_time_s" or (c.startswith(TIME_PREFIX) and c.endswith("_s"))]

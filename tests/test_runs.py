@@ -17,6 +17,7 @@ from hero_bench.config import build_run_config
 from hero_bench.errors import ConfigError, UnknownNameError
 from hero_bench.methods import METHODS
 from hero_bench.runs import CHECKPOINT, Run, run_dir_for
+from hero_bench.timing import timing_columns
 
 SMALL = dict(budget=8, batch=4, eval_n=4, steps=6, sample_batch_size=8)
 SMALL_FLAGS = ["--budget", "8", "--batch", "4", "--eval-n", "4", "--steps", "6"]
@@ -49,6 +50,18 @@ def test_run_writes_the_folder_and_counts_feedback(tmp_path):
     labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
     assert len(labels) == 8 and {lab["epoch"] for lab in labels} == {1, 2}
     assert json.loads((folder / "config.json").read_text())["method"] == "hero"
+    # per-stage wall times of every epoch (issue 15); HERO's update is split into its parts (a batch with no
+    # good image skips the DDPO update and fits nothing, so those parts may be absent or ~0)
+    saved = pd.read_csv(folder / "results.csv")
+    trained = saved[saved.epoch > 0]
+    outer = ["sampling", "decoding", "judging", "update", "evaluation"]
+    for stage in [*outer, "checkpoint"]:
+        assert (trained[f"time_{stage}_s"] > 0).all(), stage
+    assert saved.time_evaluation_s[0] > 0 and saved.time_checkpoint_s[0] > 0 and pd.isna(saved.time_sampling_s[0])
+    parts = [c for c in ("time_embedding_fit_s", "time_reward_s", "time_ddpo_update_s") if c in saved]
+    assert {"time_embedding_fit_s", "time_reward_s"} <= set(parts)
+    assert (trained[parts].sum(axis=1) <= trained.time_update_s + 0.005).all()
+    assert (trained[[f"time_{s}_s" for s in outer]].sum(axis=1) <= trained.wall_time_s + 0.01).all()
 
 
 def test_feedback_free_methods_use_no_budget(tmp_path):
@@ -129,8 +142,8 @@ def test_cli_unknown_method_lists_valid_ones(tmp_path):
 
 
 def _comparable(folder: Path) -> tuple[pd.DataFrame, str]:
-    table = pd.read_csv(folder / "results.csv").drop(columns=["wall_time_s"])
-    return table, (folder / "feedback.jsonl").read_text()
+    table = pd.read_csv(folder / "results.csv")
+    return table.drop(columns=timing_columns(table.columns)), (folder / "feedback.jsonl").read_text()
 
 
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):

@@ -21,6 +21,7 @@ from hero_bench.methods.base import RunContext
 from hero_bench.methods.lora import LoraDDPOMethod
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory
+from hero_bench.timing import stage_timed
 
 NOISE_FILE = "noise.safetensors"
 
@@ -59,12 +60,15 @@ class Hero(LoraDDPOMethod):
     def update(self, traj: Trajectory, images: list[Image.Image], feedback: Feedback) -> dict[str, float]:
         good = torch.tensor(feedback.good, dtype=torch.bool)
         feats = self.features(traj)
-        losses = self.embedder.fit(feats, good, feedback.best) if self.embedder is not None else []
-        rewards = compute_rewards(self.hero.reward_design, self.embedder, feats, good, feedback.best)
+        fit = stage_timed("embedding_fit", self.embedder.fit) if self.embedder is not None else None
+        losses = fit(feats, good, feedback.best) if fit is not None else []
+        rewards = stage_timed("reward", compute_rewards)(
+            self.hero.reward_design, self.embedder, feats, good, feedback.best
+        )
         advantages = to_advantages(rewards, self.hero.reward_transform, self.hero.advantage_clip)
         stats: dict[str, float] = {}
         if feedback.n_good > 0:  # no good image: zero rewards carry no signal (and the mixture stays)
-            stats = self.trainer.update(traj, advantages)
+            stats = stage_timed("ddpo_update", self.trainer.update)(traj, advantages)
         self.noise.update(traj.initial_latents, good, feedback.best)
         stats.update(
             {
