@@ -356,15 +356,35 @@ def run_cmd(
     ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
     target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = DEFAULT_TARGET,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local: one run after another here; ray: one Ray task per run.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:PORT); default: start one here."),
+    ] = None,
+    run_cpus: Annotated[
+        float | None, typer.Option("--run-cpus", min=0.01, help="CPUs (and torch threads) per run on Ray (default 1).")
+    ] = None,
+    run_gpus: Annotated[
+        float | None,
+        typer.Option("--run-gpus", min=0, help="GPUs per run on Ray (default: 1 for a real SD when there are GPUs)."),
+    ] = None,
 ) -> None:
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
     import shlex
 
+    on_ray = _executor_choice(executor, address, run_cpus, run_gpus)  # before the slow imports below
     from hero_bench.config import build_run_config, load_config_file
     from hero_bench.methods import METHODS
     from hero_bench.runs import _collect, resume_all, run_many
     from hero_bench.tasks.loader import load_task
 
+    if resume is not None and on_ray:
+        from hero_bench.runs import runs_under
+
+        _run_on_ray(runs_under(resume), resume, True, address, run_cpus, run_gpus, target)
+        return
     if resume is not None:
         table = resume_all(resume)
         _print_summary(table, target, f"resumed {resume}")
@@ -442,9 +462,51 @@ def run_cmd(
                         **fields,
                     )
                 )
+    if on_ray:
+        from hero_bench.runs import run_dir_for
+
+        _run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
+        return
     run_many(cfgs, out)
     _print_summary(_collect(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
+
+
+def _executor_choice(executor: str, address: str | None, run_cpus: float | None, run_gpus: float | None) -> bool:
+    """Whether the grid goes to Ray; flags that only Ray reads are refused without it."""
+    from hero_bench.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        _fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor != "ray" and (address is not None or run_cpus is not None or run_gpus is not None):
+        _fail("--address, --run-cpus and --run-gpus place runs on Ray workers; add --executor ray")
+    return executor == "ray"
+
+
+def _run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, target: float) -> None:
+    """The grid under `root` as Ray tasks (hero_bench/executors/ray_grid.py): a line per run, the summary,
+    and exit 1 if any run failed (the others went on), 130 on Ctrl-C."""
+    import pandas as pd
+
+    from hero_bench.executors.ray_grid import GridCancelled, RayOptions, run_grid
+    from hero_bench.runs import RESULTS, write_results_table
+
+    try:
+        progress = run_grid(jobs, resume, RayOptions(address, run_cpus or 1.0, run_gpus))
+    except GridCancelled as e:
+        err_console.print(str(e), highlight=False, markup=False)
+        sys.exit(130)
+    if not resume:  # like the local executor: <out>/results.csv gathers every run under --out
+        write_results_table(root)
+    tables = [pd.read_csv(Path(o.folder) / RESULTS) for o in progress.outcomes if o.ok]
+    if tables:
+        _print_summary(pd.concat(tables, ignore_index=True), target, f"results in {root}")
+    failed = progress.failures
+    if failed:
+        err_console.print(f"{len(failed)} of {len(progress.outcomes)} runs failed:", highlight=False, markup=False)
+        for o in failed:
+            err_console.print("  " + o.line(), highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
 
 
 @app.command("methods")

@@ -140,3 +140,11 @@ def _unwrap_model(annotation: Any) -> Any:
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
     return annotation
+
+
+class RunFolderError(HeroBenchError, FileExistsError):
+    """A run folder holds a run made with other settings (or is otherwise unusable); says how to proceed."""
+
+
+class NoRunsError(HeroBenchError, FileNotFoundError):
+    """`--resume` was pointed at a folder that holds no run."""

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from hero_bench.config import RunConfig
+from hero_bench.errors import NoRunsError, RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
@@ -149,9 +151,10 @@ class Run:
             self._restore(torch.load(ckpt, weights_only=False))
             self._truncate_feedback_log()
         else:
-            if (self.folder / CONFIG).exists():
-                raise FileExistsError(
-                    f"{self.folder} already holds a run; pass --resume to continue it or choose another --out"
+            if (self.folder / CONFIG).exists() and not self._killed_before_first_checkpoint():
+                which = "this run" if same_settings(self.folder, self.cfg) else "a run with other settings"
+                raise RunFolderError(
+                    f"{self.folder} already holds {which}; pass --resume to continue it or choose another --out"
                 )
             (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
             (self.folder / TASK).write_text(json.dumps(self.task.model_dump(mode="json"), indent=2))
@@ -182,6 +185,13 @@ class Run:
         (self.folder / DONE).write_text(json.dumps({"epochs": self.epoch, "feedback_used": self.feedback_used}))
         ckpt.unlink(missing_ok=True)
         return pd.DataFrame(self.rows)
+
+    def _killed_before_first_checkpoint(self) -> bool:
+        """A folder with this run's config.json but neither a checkpoint nor done.json: the run was stopped
+        while writing its first files or evaluating epoch 0. Nothing in it can be resumed and no label was
+        given yet (labels start with epoch 1), so starting afresh over it loses nothing."""
+        has_progress = (self.folder / CHECKPOINT).exists() or (self.folder / DONE).exists()
+        return not has_progress and same_settings(self.folder, self.cfg)
 
     def _report_progress(self) -> None:
         """Tell an oracle that shows progress (the human page's live chart) where the run stands."""
@@ -332,37 +342,56 @@ def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
     return pd.read_csv(folder / RESULTS)
 
 
+def run_one(
+    cfg: RunConfig,
+    folder: Path,
+    resume: bool = False,
+    progress: bool = True,
+    note: Callable[[str], None] | None = print,
+) -> pd.DataFrame:
+    """Run one config in `folder`, or reuse its finished run with identical settings, or continue its
+    interrupted one from the checkpoint; `note` hears which of the last two happened. Every executor
+    (in process, or a Ray worker) goes through here, so they treat a folder alike."""
+    done = finished_result(folder, cfg)
+    if done is not None:
+        if note is not None:
+            note(f"reusing the finished run {folder} (same settings)")
+        return done
+    # an interrupted run with the same settings continues from its checkpoint instead of failing
+    again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))
+    if again and note is not None and not resume:
+        note(f"resuming the interrupted run {folder} (same settings)")
+    return Run(cfg, folder, progress=progress).execute(resume=again)
+
+
 def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
     """Run every config into its folder under `root`; returns and writes the combined results table.
     A finished run with identical settings is reused, not repeated."""
-    tables = []
-    for cfg in cfgs:
-        folder = run_dir_for(root, cfg)
-        done = finished_result(folder, cfg)
-        if done is not None:
-            if progress:
-                print(f"reusing the finished run {folder} (same settings)")
-            tables.append(done)
-            continue
-        # an interrupted run with the same settings continues from its checkpoint instead of failing
-        again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))
-        if again and progress and not resume:
-            print(f"resuming the interrupted run {folder} (same settings)")
-        tables.append(Run(cfg, folder, progress=progress).execute(resume=again))
+    say = print if progress else None
+    tables = [run_one(cfg, run_dir_for(root, cfg), resume, progress, say) for cfg in cfgs]
     table = pd.concat(tables, ignore_index=True)
+    write_results_table(root)
+    return table
+
+
+def write_results_table(root: Path) -> pd.DataFrame:
+    """Gather every run's results.csv under `root` into `root`/results.csv (rewritten atomically)."""
     combined = _collect(root)
     _atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
-    return table
+    return combined
+
+
+def runs_under(folder: Path) -> list[tuple[RunConfig, Path]]:
+    """(config, folder) of every run under `folder` (a single run folder or a root of many)."""
+    configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
+    if not configs:
+        raise NoRunsError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
+    return [(RunConfig(**json.loads(c.read_text())), c.parent) for c in configs]
 
 
 def resume_all(folder: Path, progress: bool = True) -> pd.DataFrame:
     """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint."""
-    configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
-    if not configs:
-        raise FileNotFoundError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
-    tables = [
-        Run(RunConfig(**json.loads(c.read_text())), c.parent, progress=progress).execute(resume=True) for c in configs
-    ]
+    tables = [Run(cfg, run, progress=progress).execute(resume=True) for cfg, run in runs_under(folder)]
     return pd.concat(tables, ignore_index=True)
 
 

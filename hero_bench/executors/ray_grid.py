@@ -1,0 +1,216 @@
+"""The `ray` executor: every run of the grid is one Ray task with declared resources.
+
+Without an address Ray starts on this machine and uses its cores; with one (`auto`, `ray://host:port`) the grid
+joins that cluster. Ray does the scheduling, placement and retries: a task whose worker dies (SIGKILL, out of
+memory, a lost node) is retried, and the retry resumes its run from the last checkpoint (`work.execute_one`
+goes through `runs.run_one`). This module only checks what can be checked before any work starts, submits the
+runs, reports each as it ends, and cancels what is left on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hero_bench.errors import HeroBenchError
+from hero_bench.executors.progress import GridProgress
+from hero_bench.executors.work import RunOutcome, RunTracker, execute_one, one_line, probe_folder, run_label
+
+if TYPE_CHECKING:
+    from hero_bench.config import RunConfig
+
+RETRIES = 3
+"""Ray retries a run whose worker died this many times (Ray's own default, stated); each retry resumes it."""
+
+PROBE_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """`--address`, `--run-cpus`, `--run-gpus` (None: 1 GPU for a real SD model when the cluster has GPUs)."""
+
+    address: str | None = None
+    run_cpus: float = 1.0
+    run_gpus: float | None = None
+
+
+class GridCancelled(Exception):
+    """Ctrl-C stopped the grid; the runs not finished were cancelled and can be resumed."""
+
+    def __init__(self, unfinished: int, finished: int) -> None:
+        super().__init__(
+            f"cancelled: {unfinished} unfinished run(s) stopped, {finished} finished run(s) kept; "
+            "re-issue the same command to continue them from their last checkpoints"
+        )
+
+
+def refuse_undistributable(cfgs: list[RunConfig]) -> None:
+    """Oracles that cannot be spread over workers; checked before Ray starts."""
+    if any(cfg.oracle == "human" for cfg in cfgs):
+        raise HeroBenchError(
+            "--oracle human cannot run with --executor ray: one person labels one batch at a time on one page; "
+            "run it with --executor local (the default)"
+        )
+
+
+def run_grid(jobs: list[tuple[RunConfig, Path]], resume: bool, options: RayOptions, bar: bool = True) -> GridProgress:
+    """Run every (config, folder) as a Ray task; returns the progress record with every run's outcome.
+    Raises GridCancelled on Ctrl-C and HeroBenchError for a problem found before any run started. A caller
+    that has already called `ray.init` keeps its Ray (and `options.address` is not used)."""
+    import ray
+
+    refuse_undistributable([cfg for cfg, _ in jobs])
+    jobs = [(cfg, Path(folder).resolve()) for cfg, folder in jobs]  # workers have their own working directory
+    owned = not ray.is_initialized()
+    if owned:
+        _connect(options.address)
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        gpus = _gpus_per_run(jobs, options, nodes)
+        _check_fits(options.run_cpus, gpus, nodes, joined=options.address is not None)
+        _check_shared(Path(os.path.commonpath([str(folder) for _, folder in jobs])), nodes)
+        return _submit_and_watch(jobs, resume, options.run_cpus, gpus, bar)
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def _connect(address: str | None) -> None:
+    import ray
+
+    quiet = dict(log_to_driver=False, logging_level=logging.WARNING)  # each run's outcome comes back as a value
+    try:
+        if address:
+            ray.init(address=address, **quiet)  # type: ignore[arg-type]
+        else:  # a new Ray on this machine, on all its cores (never silently an unrelated running cluster)
+            ray.init(address="local", include_dashboard=False, **quiet)  # type: ignore[arg-type]
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        raise HeroBenchError(
+            f"cannot start or join {where}: {one_line(e)[:300]}; for a cluster, run `ray start --head` on its "
+            "head node and pass --address auto there (or ray://HOST:10001 from elsewhere)"
+        ) from None
+
+
+def _gpus_per_run(jobs: list[tuple[RunConfig, Path]], options: RayOptions, nodes: list[dict]) -> float:
+    if options.run_gpus is not None:
+        return options.run_gpus
+    real_model = any(cfg.model is not None for cfg, _ in jobs)  # None is the embedded toy model: CPU is enough
+    has_gpu = any(n.get("Resources", {}).get("GPU", 0) > 0 for n in nodes)
+    return 1.0 if real_model and has_gpu else 0.0
+
+
+def _check_fits(cpus: float, gpus: float, nodes: list[dict], joined: bool) -> None:
+    """A run that no node can hold would wait forever on a machine that cannot grow: refuse it. A joined
+    cluster may add nodes (an autoscaler), so there it is a warning."""
+    most_cpus = max((n.get("Resources", {}).get("CPU", 0) for n in nodes), default=0)
+    most_gpus = max((n.get("Resources", {}).get("GPU", 0) for n in nodes), default=0)
+    problems = []
+    if cpus > most_cpus:
+        problems.append(f"{cpus:g} CPUs per run (--run-cpus) but the largest node has {most_cpus:g}")
+    if gpus > most_gpus:
+        problems.append(f"{gpus:g} GPUs per run (--run-gpus) but the largest node has {most_gpus:g}")
+    if not problems:
+        return
+    if not joined:
+        raise HeroBenchError("no run fits on this machine: " + "; ".join(problems))
+    print("warning: " + "; ".join(problems) + "; the runs wait until the cluster adds such a node", file=sys.stderr)
+
+
+def _check_shared(root: Path, nodes: list[dict]) -> None:
+    """Every node must be able to write the runs' root, and this machine must see what it wrote: the
+    summary, the report and a later resume read the run folders from here."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(num_cpus=0, max_retries=0)(probe_folder)
+    pending = {}
+    for node in nodes:
+        name = f".hero-bench-probe-{uuid.uuid4().hex[:12]}"
+        placed = probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+        pending[placed.remote(str(root), name)] = (root, name)
+    try:
+        answers = ray.get(list(pending), timeout=PROBE_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        raise HeroBenchError(
+            f"a Ray node did not answer within {PROBE_TIMEOUT_S:g} s when asked to write under --out; "
+            "check the cluster with `ray status`"
+        ) from None
+    for (root, name), (host, error) in zip(pending.values(), answers, strict=True):
+        if error is not None:
+            raise HeroBenchError(
+                f"a Ray worker on {host} cannot write --out {root} ({error}); pass a folder that every node "
+                "can write (a shared filesystem, docs/scale-out.md)"
+            )
+        marker = root / name
+        if not marker.exists():
+            raise HeroBenchError(
+                f"--out {root} is not shared: a file that a worker on {host} wrote there is not visible on this "
+                "machine; put --out on storage that every node and this machine mount (docs/scale-out.md)"
+            )
+        marker.unlink()
+
+
+def _submit_and_watch(
+    jobs: list[tuple[RunConfig, Path]], resume: bool, cpus: float, gpus: float, bar: bool
+) -> GridProgress:
+    import ray
+
+    tracker: Any = ray.remote(num_cpus=0)(RunTracker).remote()  # type: ignore[attr-defined]
+    task = ray.remote(execute_one)
+    threads = max(1, int(cpus))  # one torch thread per declared CPU: runs do not fight over cores
+    refs: dict[Any, tuple[dict, str]] = {}
+    for cfg, folder in jobs:
+        data = cfg.model_dump(mode="json")
+        task_name, method, seed = run_label(data)
+        placed = task.options(
+            num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES, name=f"hero-bench {task_name}/{method}/seed{seed}"
+        )
+        refs[placed.remote(data, str(folder), resume, threads, tracker)] = (data, str(folder))
+    progress = GridProgress(len(jobs), bar=bar)
+    pending = set(refs)
+    started: set[str] = set()
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                pending.discard(ref)
+                progress.finished(_outcome(ref, *refs[ref]))
+            try:
+                started = set(ray.get(tracker.snapshot.remote(), timeout=10))
+            except ray.exceptions.RayError:
+                pass  # the count is cosmetic; the runs' outcomes come from their own tasks
+            progress.running(len(started & {refs[r][1] for r in pending}))
+    except KeyboardInterrupt:
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - the local Ray may already be going down with the same Ctrl-C
+                pass
+        progress.close()
+        raise GridCancelled(len(pending), progress.done) from None
+    progress.close()
+    return progress
+
+
+def _outcome(ref: Any, data: dict, folder: str) -> RunOutcome:
+    """The task's own record, or one made here when its worker died more often than Ray retries."""
+    import ray
+
+    task, method, seed = run_label(data)
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:  # raised outside the run itself, e.g. hero-bench missing on a node
+        cause = e.cause if isinstance(e.cause, BaseException) else e
+        error = f"{one_line(cause)[:300]} (is hero-bench installed on every node, as on this one?)"
+    except ray.exceptions.RayError as e:  # the worker process or its node died, more often than Ray retries
+        error = (
+            f"its worker died {RETRIES + 1} times ({type(e).__name__}: {one_line(e)[:200]}); "
+            "re-issue the command to resume it from its last checkpoint"
+        )
+    return RunOutcome(task, method, seed, folder, 0.0, error=error)
