@@ -21,19 +21,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from hero_bench import regress_lora
 from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
-from hero_bench.metrics.lora_only import with_lora_only_rows
+from hero_bench.metrics.lora_only import LORA_ONLY, with_lora_only_rows
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "regress_reference.csv"
 TOLERANCES = DATA / "regress_tolerances.json"
-CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate"]
+CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate", regress_lora.LORA_CHANGE]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class RegressSettings:
     steps: int = 10
     target: float = 0.75
     """Success level for 'feedback to target' (between the pretrained ~0.47 and HERO's ~0.85)."""
+    ddpo: tuple[tuple[str, Any], ...] = ()
+    """DDPO settings that differ from the defaults, as (field, value) pairs (e.g. a larger probe)."""
 
     def configs(self, seeds: Sequence[int] | None = None) -> list[RunConfig]:
         return [
@@ -61,6 +65,7 @@ class RegressSettings:
                 batch=self.batch,
                 eval_n=self.eval_n,
                 steps=self.steps,
+                ddpo=dict(self.ddpo),
                 command="hero-bench regress",
             )
             for seed in (self.seeds if seeds is None else seeds)
@@ -99,6 +104,7 @@ def run_curves(
         where = Path(root) if root is not None else Path(tmp)
         table = run_many(settings.configs(seeds), where / f"fault-{fault}" if fault else where, progress=progress)
     table = with_lora_only_rows(table)
+    table[regress_lora.LORA_CHANGE] = regress_lora.lora_change_column(table, table["method"].str.endswith(LORA_ONLY))
     return table[CURVE_COLUMNS].sort_values(["task", "method", "seed", "epoch"], ignore_index=True)
 
 
@@ -153,6 +159,11 @@ def measure_tolerances(curves: pd.DataFrame, settings: RegressSettings, rule: To
             "auc_tolerance": round(max(scale * auc_std, rule.auc_floor), 4),
             "feedback_to_target_tolerance": round(max(scale * ftt_std, rule.ftt_floor_batches * settings.batch), 1),
         }
+        change = regress_lora.final_change(curves[(curves.task == task) & (curves.method == method)])
+        if len(change):  # a method with a LoRA: how far its weights moved, seed by seed
+            values = [round(float(v), 4) for v in change[regress_lora.LORA_CHANGE]]
+            out[f"{task}/{method}"]["lora_change_per_seed"] = values
+            out[f"{task}/{method}"]["lora_change_tolerance"] = regress_lora.tolerance(values, scale)
     return {"settings": _settings_json(settings), "rule": asdict(rule), "tolerances": out}
 
 
@@ -218,7 +229,7 @@ class Comparison:
 
 
 def _fmt(x: float, metric: str) -> str:
-    return "never" if np.isnan(x) else f"{x:.3f}" if metric == "AUC" else f"{x:.0f}"
+    return "never" if np.isnan(x) else f"{x:.3f}" if metric in ("AUC", "LoRA change") else f"{x:.0f}"
 
 
 def _seed_mean(curves: pd.DataFrame) -> pd.DataFrame:
@@ -273,23 +284,17 @@ def compare(
             continue  # the reference never reaches the target (e.g. SD-pretrained): nothing to hold it to
         metric = f"feedback to {settings.target:g}"
         if np.isnan(f_cur):
-            findings.append(
-                Finding(
-                    task,
-                    method,
-                    metric,
-                    f_ref,
-                    f_cur,
-                    f_tol,
-                    False,
-                    f"target never reached within {settings.budget} feedback",
-                )
-            )
+            never = f"target never reached within {settings.budget} feedback"
+            findings.append(Finding(task, method, metric, f_ref, f_cur, f_tol, False, never))
             continue
         rise = f_cur - f_ref
         note = f"needs {rise:.0f} more" if rise > f_tol else ""
         note = f"improved: needs {-rise:.0f} less" if -rise > f_tol else note
         findings.append(Finding(task, method, metric, f_ref, f_cur, f_tol, rise <= f_tol, note))
+    for task, method, ref_c, cur_c, tol_c, ok, note in regress_lora.compare_change(
+        current, reference, tolerances.get("tolerances", {})
+    ):
+        findings.append(Finding(task, method, "LoRA change", ref_c, cur_c, tol_c, ok, note))
     changes = []
     for key, new in run_configs(settings).items():
         if reference_configs and key in reference_configs:
@@ -347,7 +352,7 @@ def write_reference(curves: pd.DataFrame, settings: RegressSettings, path: Path 
     )
     header += "".join(f"# config {k}: {json.dumps(v, sort_keys=True)}\n" for k, v in run_configs(settings).items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + curves[CURVE_COLUMNS].to_csv(index=False, float_format="%.6g"))
+    path.write_text(header + curves.reindex(columns=CURVE_COLUMNS).to_csv(index=False, float_format="%.6g"))
 
 
 def check(

@@ -103,11 +103,35 @@ def test_tolerances_follow_the_rule_from_seed_spread():
     assert flat["seeds_reaching_target"] == 0 and flat["feedback_to_target_tolerance"] == 16  # the floor
 
 
+def _with_lora_change(curves: pd.DataFrame, per_epoch: float) -> pd.DataFrame:
+    """HERO's LoRA moving `per_epoch` further from its initial weights every epoch (as the trainer logs it)."""
+    hero = curves.method == "hero"
+    return curves.assign(lora_delta_norm=(curves.epoch * per_epoch).where(hero & (curves.epoch > 0)))
+
+
+def test_a_lora_that_stopped_moving_fails():
+    """A DDPO update that does nothing hides in seed noise on small latents; the LoRA's movement does not."""
+    ref = _with_lora_change(REF, 0.1)
+    tol = {"settings": TOL["settings"], "tolerances": {k: dict(v) for k, v in TOL["tolerances"].items()}}
+    tol["tolerances"]["toy-mountain/hero"]["lora_change_tolerance"] = 0.05
+    assert compare(_with_lora_change(REF, 0.095), ref, tol, HAND).ok
+    frozen = compare(_with_lora_change(REF, 0.0), ref, tol, HAND)
+    assert not frozen.ok
+    assert "FAIL toy-mountain / hero: LoRA change 0.400 -> 0.000" in frozen.report()
+    assert "the LoRA never changed" in frozen.report()
+    # the tolerance comes from the seed spread, like the AUC's
+    spread = pd.concat([_with_lora_change(REF.assign(seed=s), 0.1 + 0.01 * s) for s in range(3)])
+    hero = measure_tolerances(spread, HAND)["tolerances"]["toy-mountain/hero"]
+    assert hero["lora_change_per_seed"] == [0.4, 0.44, 0.48]
+    assert hero["lora_change_tolerance"] == pytest.approx(2 * 2**0.5 * 0.04, abs=1e-4)
+    assert "lora_change_tolerance" not in measure_tolerances(spread, HAND)["tolerances"]["toy-mountain/sd-pretrained"]
+
+
 def test_reference_round_trip(tmp_path):
     path = tmp_path / "ref.csv"
     regress.write_reference(REF, HAND, path)
     assert path.read_text().startswith("# hero-bench regress reference")
-    pd.testing.assert_frame_equal(regress.load_reference(path), REF[regress.CURVE_COLUMNS])
+    pd.testing.assert_frame_equal(regress.load_reference(path), REF.reindex(columns=regress.CURVE_COLUMNS))
 
 
 def test_changed_run_settings_are_named(tmp_path):
@@ -197,22 +221,37 @@ def test_same_seed_gives_the_same_numbers():
     pd.testing.assert_frame_equal(regress.run_curves(short), first)
 
 
-# Each fault is its own test. The inverted verdicts break both of HERO's learning paths; shuffled rewards and
-# a skipped DDPO update leave its noise mixture intact, so only HERO's LoRA-only curve (N(0, I) noises) can
-# show them. No number is hard-coded: the reference and its tolerances are whatever `--update` measured.
-@pytest.mark.regress
-@pytest.mark.parametrize(
-    ("fault", "method"),
-    [
-        ("inverted-verdicts", "hero"),
-        ("shuffled-rewards", lora_only_label("hero")),
-        ("skipped-update", lora_only_label("hero")),
-    ],
-)
-def test_a_broken_learner_fails_the_check(fault, method):
+# Each fault is its own test; no number is hard-coded: the reference and its tolerances are whatever
+# `hero-bench regress --update` measured on the current toy model.
+def _fails_on(fault: str, method: str, metric: str) -> None:
     result = _against_reference(regress.run_curves(SETTINGS, fault=fault))
     assert not result.ok, f"the check missed the fault {fault!r}:\n{result.report()}"
-    auc = next(f for f in result.findings if f.method == method and f.metric == "AUC")
-    assert not auc.ok, result.report()
+    finding = next(f for f in result.findings if f.method == method and f.metric == metric)
+    assert not finding.ok, result.report()
     assert all(f.ok for f in result.findings if f.method == "sd-pretrained")  # the baseline is untouched
-    assert f"FAIL toy-mountain / {method}: AUC" in result.report()
+    assert f"FAIL toy-mountain / {method}: {metric}" in result.report()
+
+
+@pytest.mark.regress
+def test_inverted_verdicts_fail_the_check():
+    """A sign error at the source: both of HERO's learning paths (DDPO reward, noise anchors) go wrong."""
+    _fails_on("inverted-verdicts", "hero", "AUC")
+
+
+@pytest.mark.regress
+def test_a_skipped_ddpo_update_fails_the_check():
+    """The noise mixture still works, so every success curve stays within seed noise at CI size; the LoRA's
+    movement from its initial weights does not."""
+    _fails_on("skipped-update", "hero", "LoRA change")
+
+
+@pytest.mark.regress
+@pytest.mark.slow  # a CI-sized run for an expected failure: not in CI's default selection
+@pytest.mark.xfail(
+    strict=True,
+    reason="not caught at CI size: HERO's LoRA alone barely changes the verdicts within 128 feedback, so "
+    "rewards without information look like healthy ones (docs/regress.md says what size would catch it)",
+)
+def test_shuffled_rewards_fail_the_check():
+    """Rewards permuted within the batch carry no information; only HERO's LoRA-only curve could show it."""
+    _fails_on("shuffled-rewards", lora_only_label("hero"), "AUC")
