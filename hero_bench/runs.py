@@ -255,9 +255,8 @@ class Run:
         return d
 
     def _evaluate(self, epoch: int) -> tuple[Evaluation, Evaluation | None]:
-        """This epoch's judged evaluation images from the method's evaluation noises, and those from the
-        standard N(0, I) ones: the same batch for most methods; for HERO, its fine-tuned model measured apart
-        from its noise distribution (None when `eval_std_noise` is off)."""
+        """This epoch's judged images from the method's evaluation noises and from N(0, I) ones (the same batch
+        for most methods; for HERO, its model apart from its noise; None when `eval_std_noise` is off)."""
         # Evaluation noises are fixed within a run (epochs differ only by what was learned) and differ between
         # seeds, so that seed-to-seed spread includes sampling variance (SD-pretrained too).
         eval_seed = self.cfg.eval_seed + self.cfg.seed
