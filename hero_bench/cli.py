@@ -637,6 +637,7 @@ def bench_cmd(
 
     bench.main(full=full, task=task, budget=budget, batch=batch)
 
+
 @app.command("gpu-check")
 def gpu_check_cmd(
     size: Annotated[str, typer.Option("--size", help="paper (SD v1.5 shape, needs CUDA), toy, or auto.")] = "auto",
@@ -658,7 +659,6 @@ def gpu_check_cmd(
     result = gpucheck.main(size, dtype, out, max_transitions, memory_limit, repeats, d3po_pairs, evaluate)
     console.print(format_report(result), highlight=False, markup=False, soft_wrap=True)
     console.print(f"figures: {out}", highlight=False, markup=False)
-
 
 
 @app.command("regress")
@@ -724,8 +724,14 @@ def oracles_cmd(json_out: JsonOpt = False) -> None:
 
 @app.command("calibrate")
 def calibrate_cmd(
-    task: Annotated[str, typer.Option("--task", help="Toy task to calibrate on (its renders or model samples).")],
+    task: Annotated[
+        str | None, typer.Option("--task", help="Toy task to calibrate on (its renders or model samples).")
+    ] = None,
     oracle: Annotated[str, typer.Option("--oracle", help="Oracle to calibrate (clip) or to measure (any).")] = "clip",
+    gold: Annotated[
+        Path | None,
+        typer.Option("--gold", help="Score the oracle against a person's labels of generated images (a gold folder)."),
+    ] = None,
     oracle_model: Annotated[
         str | None,
         typer.Option("--oracle-model", help="CLIP folder / hub id / open_clip:ARCH:FILE (default: the toy CLIP)."),
@@ -744,6 +750,14 @@ def calibrate_cmd(
     from hero_bench.oracles.calibrate import calibrate, measure_agreement, save_margin
     from hero_bench.tasks.loader import load_task
 
+    if gold is not None:
+        from hero_bench.oracles.gold_report import print_gold_report
+
+        print_gold_report(console, oracle, gold, seed, json_out, {"model": oracle_model} if oracle_model else {})
+        return
+    if task is None:
+        _fail("name a task with --task, or score against a gold folder with --gold DIR")
+        return
     t = load_task(task)
     if source not in ("render", "model"):
         _fail(f"--source must be 'render' or 'model', got {source!r}")
@@ -815,8 +829,11 @@ def toy_train_cmd(
         Path | None, typer.Option("--out", help="Output folder (default: the package's embedded model).")
     ] = None,
     seed: SeedOpt = 0,
-    stages: Annotated[str, typer.Option("--stages", help="Comma-separated subset of text,vae,unet.")] = "text,vae,unet",
+    stages: Annotated[
+        str, typer.Option("--stages", help="Comma-separated subset of text,vae,unet,decoder (resumable).")
+    ] = "text,vae,unet,decoder",
     unet_steps: Annotated[int | None, typer.Option("--unet-steps", help="Override UNet training steps.")] = None,
+    vae_steps: Annotated[int | None, typer.Option("--vae-steps", help="Override VAE training steps.")] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")
     ] = False,
@@ -827,10 +844,36 @@ def toy_train_cmd(
     cfg = train.quick_config(seed) if quick else train.TrainConfig(seed=seed)
     if unet_steps is not None:
         cfg.unet_steps = unet_steps
+    if vae_steps is not None:
+        cfg.vae_steps = vae_steps
     target = out or train.DEFAULT_OUT
     console.print(f"training: {train.expected_steps_hint(cfg)} -> {target}")
     train.train_all(cfg, target, stages=tuple(s.strip() for s in stages.split(",") if s.strip()))
     console.print(f"saved: {target} (load it with StableDiffusionPipeline.from_pretrained)")
+
+
+@toy_app.command("fidelity")
+def toy_fidelity_cmd(
+    model: ModelOpt = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Rendered scenes to round-trip.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Scene seed (default: one training never used).")] = 1_000_003,
+    json_out: JsonOpt = False,
+) -> None:
+    """Parser agreement on unseen rendered scenes after the VAE round trip: the ceiling of every toy verdict."""
+    from hero_bench.evaluation import DEFAULT_MODEL
+    from hero_bench.toyworld.fidelity import fidelity_table, load_vae, round_trip_agreement
+
+    scores, misses, mae = round_trip_agreement(load_vae(model or DEFAULT_MODEL), n=n, seed=seed)
+    if json_out:
+        print(json.dumps({"n": n, "seed": seed, "mean_abs_pixel_error": mae, "agreement": scores}))
+        return
+    table = Table(title=f"VAE round trip: parser agreement on {n} unseen scenes (seed {seed})")
+    table.add_column("property")
+    table.add_column("agreement", justify="right")
+    for prop, value in fidelity_table(scores):
+        table.add_row(prop, f"{value:.4f}")
+    console.print(table)
+    console.print(f"mean absolute pixel error {mae:.2f} (0-255); disagreements: {len(misses)}")
 
 
 def main() -> None:

@@ -82,8 +82,11 @@ def encodes_cleanly(tokenizer: Any, word: str) -> bool:
 
 def task_words(task: Task) -> set[str]:
     """Every lower-case word of the task's texts: an identifier must not collide with one of them."""
-    texts = [task.prompt, *task.eval_prompts, task.enhanced_prompt, *task.clip.positive, *task.clip.negative,
-             task.dreambooth.instance_prompt, task.dreambooth.class_prompt, task.dreambooth.generation_prompt]
+    texts = [task.prompt, *task.eval_prompts, task.enhanced_prompt or ""]
+    if task.clip is not None:
+        texts += [*task.clip.positive, *task.clip.negative]
+    if task.dreambooth is not None:
+        texts += [task.dreambooth.instance_prompt, task.dreambooth.class_prompt, task.dreambooth.generation_prompt]
     return {w for t in texts for w in re.findall(r"[a-z0-9]+", t.lower())}
 
 
@@ -243,7 +246,7 @@ class DreamBooth(Method):
         attach_lora(ctx.pipe, rank=cfg.lora_rank, init_seed=cfg.seed)
         self.trainer = DreamBoothTrainer(ctx.pipe, self.options, seed=cfg.seed)
         self.identifier = choose_identifier(ctx.pipe.tokenizer, task_words(ctx.task), self.options.identifier)
-        self.prompts = ctx.task.dreambooth.with_token(self.identifier)
+        self.prompts = ctx.task.require("dreambooth", "the dreambooth baseline").with_token(self.identifier)
         self.picker = BestImagePicker(self.options.num_instance_images)
         self._set_selecting(True)
         self.epochs_seen = 0
@@ -334,7 +337,7 @@ class DreamBooth(Method):
         self.epochs_seen, self.steps_done = int(state["epochs_seen"]), int(state["steps_done"])
         self.instance, self.classes = state["instance"], state["classes"]
         self.identifier = state["identifier"]
-        self.prompts = self.ctx.task.dreambooth.with_token(self.identifier)
+        self.prompts = self.ctx.task.require("dreambooth", "the dreambooth baseline").with_token(self.identifier)
 
     def save_artifacts(self, folder: Path) -> None:
         """The LoRA, the chosen instance images (named by batch and index) and the prompts used."""

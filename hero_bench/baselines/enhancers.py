@@ -47,7 +47,7 @@ class TaskTableEnhancer:
     key = "task-table"
 
     def enhance(self, prompt: str, task: Task) -> str | None:
-        return task.enhanced_prompt if prompt == task.prompt else None
+        return task.require("enhanced_prompt", "sd-enhanced's task-table enhancer") if prompt == task.prompt else None
 
 
 class OpenAIChatEnhancer:

@@ -121,11 +121,12 @@ class BlipVQAOracle(Oracle):
     ) -> Feedback:
         """`prompts` is ignored: the task's questions describe success for every evaluation prompt."""
         images = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
-        verdicts = decide(self.log_odds(images, [it.question for it in task.vqa]), task.vqa)
+        vqa = task.require("vqa", "the blip-vqa oracle")
+        verdicts = decide(self.log_odds(images, [it.question for it in vqa]), vqa)
         good_idx = [i for i, g in enumerate(verdicts.good) if g]
         best = max(good_idx, key=lambda i: (verdicts.confidence[i], -i)) if good_idx else None
         reasons = [
-            [f"{it.question} expected {it.answer}" for it, ok in zip(task.vqa, row, strict=True) if not ok]
+            [f"{it.question} expected {it.answer}" for it, ok in zip(vqa, row, strict=True) if not ok]
             for row in verdicts.passed
         ]
         return Feedback(good=verdicts.good, best=best, scores=list(verdicts.confidence), reasons=reasons)

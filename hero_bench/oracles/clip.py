@@ -326,7 +326,8 @@ class ClipOracle(Oracle):
 
     def scores(self, images: Sequence[Image.Image], task: Task) -> np.ndarray:
         """Raw margins (positive minus negative similarity), the quantity calibration thresholds."""
-        return clip_margins(self.clip, images, task.clip.positive, task.clip.negative, self.batch_size)
+        texts = task.require("clip", "the clip oracle")
+        return clip_margins(self.clip, images, texts.positive, texts.negative, self.batch_size)
 
     def judge(
         self, images: Sequence[Image.Image], task: Task, prompts: Sequence[str] | None = None

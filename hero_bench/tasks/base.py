@@ -4,14 +4,20 @@ Tasks are data so that a user can add one (`--task my-task.yaml`) without writin
 every oracle and baseline reads the same texts: the training prompt, the success condition shown to
 humans and VLM judges, VQA questions for a BLIP proxy, CLIP texts, an enhanced prompt and DreamBooth
 prompts. Toy-world tasks add a declarative `check` that the simulated oracle evaluates exactly.
+
+Only name, world, prompt and success_condition (plus `check` on the toy world) are required: a new task
+should need no more than the judge and the prompt need. The texts only some components read (vqa, clip,
+enhanced_prompt, dreambooth) are optional, and the component that needs a missing one says which field to
+add (`Task.require`); `summary` defaults to the success condition and `category` to none.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from hero_bench.errors import HeroBenchError
 from hero_bench.tasks.rules import Check
 
 Category = Literal[
@@ -39,6 +45,10 @@ _NO_PARSER = (
     "only toy-world tasks can have a 'check' or 'hidden_preference' (there is no scene parser for real "
     "images); describe success in 'success_condition' instead"
 )
+
+
+class MissingTaskFieldError(HeroBenchError):
+    """A component needs a task text that this task file does not give; the message names the field."""
 
 
 class _Strict(BaseModel):
@@ -88,9 +98,9 @@ class Task(_Strict):
     """One benchmark task. Toy tasks carry a `check`; real tasks are judged by people or proxies."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    summary: str = Field(min_length=1, description="one line shown by `hero-bench tasks`")
+    summary: str = Field(min_length=1, description="one line shown by `hero-bench tasks`; default: success_condition")
     world: World
-    category: list[Category] = Field(min_length=1)
+    category: list[Category] = Field(default_factory=list)
     mirrors: str | None = Field(default=None, description="the paper task this one imitates")
     prompt: str = Field(min_length=1, description="training prompt")
     eval_prompts: list[str] = Field(
@@ -105,13 +115,30 @@ class Task(_Strict):
         validate_default=True,
         description="a rule the simulated person applies that the prompt does not state",
     )
-    vqa: list[VQAItem] = Field(min_length=1)
-    clip: ClipTexts
-    enhanced_prompt: str = Field(min_length=1)
-    dreambooth: DreamBoothPrompts
+    vqa: list[VQAItem] | None = Field(default=None, min_length=1, description="for the blip-vqa oracle")
+    clip: ClipTexts | None = Field(default=None, description="for the clip oracle")
+    enhanced_prompt: str | None = Field(default=None, min_length=1, description="for sd-enhanced (task-table)")
+    dreambooth: DreamBoothPrompts | None = Field(default=None, description="for the dreambooth baseline")
     num_inference_steps: int | None = Field(default=None, ge=1)
     images_per_epoch: int | None = Field(default=None, ge=1, description="overrides the run default (64)")
     epochs: int | None = Field(default=None, ge=1, description="overrides the run default (8)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_summary(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("summary") and isinstance(data.get("success_condition"), str):
+            return {**data, "summary": " ".join(data["success_condition"].split())}
+        return data
+
+    def require(self, field: str, who: str) -> Any:
+        """The value of an optional task text, or a one-line error naming the field that `who` needs."""
+        value = getattr(self, field)
+        if value is None:
+            raise MissingTaskFieldError(
+                f"task {self.name!r} has no {field!r}, which {who} needs: add it to the task file "
+                f"(see hero_bench/tasks/data/toy-black-cat.yaml for its form)"
+            )
+        return value
 
     @field_validator("category")
     @classmethod

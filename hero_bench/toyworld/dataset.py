@@ -25,25 +25,24 @@ TASK_SUCCESS_RATE = 0.4
 """Base probability that a scene captioned with a task prompt satisfies that task (before model error)."""
 
 CALIBRATED_SUCCESS_RATES: dict[str, float] = {
-    "toy-hand": 0.12,
+    "toy-hand": 0.2,
     "toy-blue-circle": 0.12,
-    "toy-black-cat": 0.5,
-    "toy-narcissus": 0.6,
-    "toy-mountain": 0.28,
+    "toy-black-cat": 0.45,
+    "toy-narcissus": 0.5,
+    "toy-mountain": 0.26,
     "toy-safety": 0.1,
 }
 """Per-task rates in the UNet's training data, chosen so that the trained model (whose errors and CFG shift
 the rate: simple scenes come out right more often than drawn, boxes and reflections less) lands inside the
-15-50% band of the paper's pretrained SD. Measured with the base rate 0.4 everywhere, a first model succeeded
-59% (hand), 59% (blue-circle), 17% (black-cat), 20% (narcissus), 60% (mountain) and 64% (safety) of the time;
-with rates 0.22/0.22/0.5/0.5/0.25/0.2, 52/41/23/32/18/52%; with 0.12/0.22/0.5/0.5/0.32/0.1, 29/56/40/17/64/29%.
-Truthful generic captions ("a yellow square") and guidance pull the simple tasks up, hence their low rates
-here; the mountain task is bimodal (guidance 5 favours one colour strongly), so its rate is the least
-predictable knob. The hand figures above came from a parser that looked for the notch on the wrong edge of
-most generated squares, and whose centre-only test passed narrow off-centre notches, so they missed most
-notches. Judged by the current parser, the shipped model draws a whole yellow square on 3% of "a yellow square"
-samples (`hero-bench eval --task toy-hand --n 128 --seed 0`: 4/128), below the paper's 11.9% normal hands; a
-retrained UNet needs a higher toy-hand rate here."""
+15-50% band of the paper's pretrained SD. History: with the base rate 0.4 everywhere a first model succeeded
+59% (hand), 59% (blue-circle), 17% (black-cat), 20% (narcissus), 60% (mountain) and 64% (safety) of the time.
+The first shipped model (rates 0.12/0.12/0.5/0.6/0.28/0.1, 4 latent channels) read 3/34/7/32/52/27% under the
+final parser, but its VAE lost ~15% of shapes, colours and notches, so its low black-cat and hand figures were
+partly the judge misreading blurred images. Toy world v2 (16 latent channels, a VAE that keeps >= 99.5% of
+the parser's reading) is more faithful to its data, so the box and reflection rates come down and hand's goes
+up: 0.2/0.12/0.45/0.5/0.26/0.1. The measured figures of the shipped model are in docs/toyworld.md. Truthful
+generic captions ("a yellow square") and guidance pull the simple tasks up, hence their low rates here; the
+mountain task is bimodal (guidance 5 favours one colour strongly), so its rate is the least predictable knob."""
 
 SHARP_PROMPTS = ("a sharp shape", "a pointy shape", "a spiky shape", "a jagged shape", "a prickly shape")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}

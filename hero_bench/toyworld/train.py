@@ -31,7 +31,7 @@ from hero_bench.toyworld.dataset import CALIBRATED_SUCCESS_RATES, sample_example
 from hero_bench.toyworld.train_checkpoint import StageCheckpoint
 from hero_bench.toyworld.train_text import make_clip, tokenize, train_clip, train_tokenizer
 from hero_bench.toyworld.train_unet import make_unet, sampling_schedule, train_noise_schedule, train_unet
-from hero_bench.toyworld.train_vae import images_to_tensor, make_vae, train_vae
+from hero_bench.toyworld.train_vae import finetune_decoder, images_to_tensor, make_vae, train_vae
 
 __all__ = [
     "TrainConfig",
@@ -74,6 +74,10 @@ class TrainConfig:
     vae_kl_weight: float = 1e-6
     vae_edge_weight: float = 4.0
     """Extra loss weight on pixels at colour edges: outlines, notches and small objects are what the judge reads."""
+    decoder_steps: int = 2000
+    """Decoder-only fine-tuning after the UNet stage (the latent space, and so the UNet, stay valid)."""
+    decoder_lr: float = 2e-4
+    decoder_edge_weight: float = 8.0
     vae_eval_every: int = 1000
     """Round-trip parser agreement on unseen scenes every this many steps (0: never), logged to vae_fidelity.json."""
     # UNet
@@ -111,7 +115,7 @@ def warmup_cosine(opt: torch.optim.Optimizer, total: int, warmup_frac: float):
 # Training runs in three stages so that the text and VAE stages can run side by side (one thread each is
 # faster on 2 cores than two threads for these small models); each stage writes its part into `out`.
 
-STAGES = ("text", "vae", "unet")
+STAGES = ("text", "vae", "unet", "decoder")
 
 
 def _data(cfg: TrainConfig, calibrated: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -121,17 +125,31 @@ def _data(cfg: TrainConfig, calibrated: bool = False) -> tuple[np.ndarray, list[
     return np.stack([e.image for e in examples]), [e.caption for e in examples]
 
 
+_STAGE_SETTINGS = {
+    "vae": ("vae_", "latent_channels"),
+    "unet": ("vae_", "latent_channels", "unet_", "cond_dropout", "ema_decay", "task_success_rates"),
+    "decoder": ("vae_", "latent_channels", "decoder_"),
+}
+_NOT_FINGERPRINTED = ("vae_steps", "unet_steps", "decoder_steps", "vae_eval_every")
+
+
 def _checkpoint(cfg: TrainConfig, out: Path, stage: str) -> StageCheckpoint:
-    """The stage's resumable checkpoint; its fingerprint is every setting except threads and logging."""
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "log_every", "vae_eval_every")}
+    """The stage's resumable checkpoint. Its fingerprint holds the settings the stage depends on (the data
+    and its own fields) but not the step counts: a stopped training may be resumed with more (or fewer)
+    steps, and its learning-rate schedule then follows the new total from the step it reached."""
+    common = ("seed", "n_examples", "max_length", "vocab_size", "extra")
+    own = _STAGE_SETTINGS[stage]
+    settings = {
+        k: v for k, v in asdict(cfg).items() if (k in common or k.startswith(own)) and k not in _NOT_FINGERPRINTED
+    }
     return StageCheckpoint(out, stage, cfg.checkpoint_every, settings)
 
 
-def _fidelity_monitor(out: Path):
+def _fidelity_monitor(out: Path, log_name: str = "vae_fidelity.json"):
     """Log the VAE's round-trip parser agreement on 200 unseen scenes during training (vae_fidelity.json)."""
     from hero_bench.toyworld.fidelity import round_trip_agreement
 
-    log_path = out / "vae_fidelity.json"
+    log_path = out / log_name
 
     def monitor(step: int, vae) -> None:
         scores, _, mae = round_trip_agreement(vae, n=200)
@@ -170,6 +188,20 @@ def stage_vae(cfg: TrainConfig, out: Path) -> None:
     # Saved in fp16 now, as it ships: the UNet stage then encodes its latents with exactly the shipped VAE.
     vae.to(torch.float16).save_pretrained(out / "vae")
     _checkpoint(cfg, out, "vae").clear()
+
+
+def stage_decoder(cfg: TrainConfig, out: Path) -> None:
+    """Decoder-only fine-tuning of out/vae (encoder frozen); rewrites vae/ with the same latent space."""
+    from diffusers import AutoencoderKL
+
+    rng = np.random.default_rng([cfg.seed, 4])
+    torch.manual_seed(cfg.seed + 4)
+    images, _ = _data(cfg)
+    vae = AutoencoderKL.from_pretrained(out / "vae", torch_dtype=torch.float32)
+    monitor = _fidelity_monitor(out, "decoder_fidelity.json")
+    vae = finetune_decoder(vae, images, cfg, rng, _checkpoint(cfg, out, "decoder"), monitor)
+    vae.to(torch.float16).save_pretrained(out / "vae")
+    _checkpoint(cfg, out, "decoder").clear()
 
 
 def stage_unet(cfg: TrainConfig, out: Path, fp16: bool = True) -> None:
@@ -259,6 +291,8 @@ def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stag
             stage_vae(cfg, out)
         elif stage == "unet":
             stage_unet(cfg, out, fp16=fp16)
+        elif stage == "decoder":
+            stage_decoder(cfg, out)
     info_path = out / "hero_bench_train.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     info.update(

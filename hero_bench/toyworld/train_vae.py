@@ -67,6 +67,28 @@ def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, edge_weight: float) 
     return (w * per_pixel).sum() / w.sum()
 
 
+def _optimise(vae, images, cfg, rng, opt, sched, total: int, desc: str, loss_fn, checkpoint, monitor) -> None:
+    """The shared resumable loop: draw a batch, step, log, monitor fidelity, checkpoint."""
+    start = resume(checkpoint, rng, model=vae, opt=opt, sched=sched)
+    vae.train()
+    bar = tqdm(range(start, total), desc=desc, mininterval=10, initial=start, total=total)
+    for step in bar:
+        loss = loss_fn(images_to_tensor(images[rng.integers(0, len(images), cfg.vae_batch)]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % cfg.log_every == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if monitor is not None and cfg.vae_eval_every and (step + 1) % cfg.vae_eval_every == 0:
+            vae.eval()
+            monitor(step + 1, vae)
+            vae.train()
+        if checkpoint is not None and checkpoint.due(step, total):
+            parts = dict(model=vae.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), rng=rng_state(rng))
+            checkpoint.save(step, **parts)
+
+
 def train_vae(
     vae,
     images: np.ndarray,
@@ -82,32 +104,13 @@ def train_vae(
 
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     sched = warmup_cosine(opt, cfg.vae_steps, 0.05)
-    start = resume(checkpoint, rng, model=vae, opt=opt, sched=sched)
-    vae.train()
-    bar = tqdm(range(start, cfg.vae_steps), desc="vae", mininterval=10, initial=start, total=cfg.vae_steps)
-    for step in bar:
-        x = images_to_tensor(images[rng.integers(0, len(images), cfg.vae_batch)])
+
+    def loss_fn(x: torch.Tensor) -> torch.Tensor:
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
-        loss = reconstruction_loss(rec, x, cfg.vae_edge_weight) + cfg.vae_kl_weight * post.kl().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % cfg.log_every == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if monitor is not None and cfg.vae_eval_every and (step + 1) % cfg.vae_eval_every == 0:
-            vae.eval()
-            monitor(step + 1, vae)
-            vae.train()
-        if checkpoint is not None and checkpoint.due(step, cfg.vae_steps):
-            checkpoint.save(
-                step,
-                model=vae.state_dict(),
-                opt=opt.state_dict(),
-                sched=sched.state_dict(),
-                rng=rng_state(rng),
-            )
+        return reconstruction_loss(rec, x, cfg.vae_edge_weight) + cfg.vae_kl_weight * post.kl().mean()
+
+    _optimise(vae, images, cfg, rng, opt, sched, cfg.vae_steps, "vae", loss_fn, checkpoint, monitor)
     vae.eval()
     with torch.no_grad():
         lat = torch.cat(
@@ -117,4 +120,39 @@ def train_vae(
             ]
         )
     vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
+    return vae
+
+
+def finetune_decoder(
+    vae,
+    images: np.ndarray,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    checkpoint: StageCheckpoint | None = None,
+    monitor=None,
+):
+    """Sharpen the decoder with the encoder frozen, as SD's own VAE was fine-tuned (ft-MSE).
+
+    The latent space stays exactly as it was, so a UNet already trained on it stays valid; only how latents
+    are drawn changes. What the first stage leaves blurred are low-contrast details (reflections in water),
+    hence a higher edge weight here."""
+    from hero_bench.toyworld.train import warmup_cosine
+
+    for p in vae.encoder.parameters():
+        p.requires_grad_(False)
+    for p in vae.quant_conv.parameters():
+        p.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.decoder_lr)
+    sched = warmup_cosine(opt, cfg.decoder_steps, 0.05)
+
+    def loss_fn(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.sample()
+        return reconstruction_loss(vae.decode(z).sample, x, cfg.decoder_edge_weight)
+
+    _optimise(vae, images, cfg, rng, opt, sched, cfg.decoder_steps, "decoder", loss_fn, checkpoint, monitor)
+    vae.eval()
+    for p in vae.parameters():
+        p.requires_grad_(True)
     return vae

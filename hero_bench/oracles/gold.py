@@ -1,0 +1,133 @@
+"""A gold set: generated toy images labelled by a person, and a judge's agreement with those labels.
+
+Why: the simulated judge is exact on *rendered* scenes, but every success rate is its verdict on *generated*
+images, which are blurrier and off-palette in ways renders never are. Only labels given by looking at the
+generated pictures tell whether the judge is right where it is used. The gold set is data shipped with the
+package (PNGs + one CSV); `hero-bench calibrate --gold DIR` scores any oracle against it per task, with
+Wilson intervals, on a dev half (where a parser may be tuned) and a held-out half (what is reported).
+
+Layout of a gold folder:
+    labels.csv            task,file,good,split[,note]  (split: dev | heldout, alternating by image index)
+    <task>/NNNN.png       the generated images (`hero-bench generate --task <task> --n 64 --seed S --out <task>`)
+    tasks/<name>.yaml     task files for prompts that are not shipped tasks
+    README.md             how the images were generated and labelled (commands)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from hero_bench.errors import HeroBenchError
+from hero_bench.evaluation import wilson_interval
+from hero_bench.oracles.base import Oracle
+from hero_bench.tasks.base import Task
+from hero_bench.tasks.loader import load_task
+
+GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gold"
+LABELS = "labels.csv"
+SPLITS = ("dev", "heldout")
+
+
+def split_of(index: int) -> str:
+    """Alternate images between the dev half (parser tuning allowed) and the held-out half (reported)."""
+    return SPLITS[index % 2]
+
+
+def gold_task(folder: Path, name: str) -> Task:
+    """A shipped task by name, or the gold folder's own task file `tasks/<name>.yaml`."""
+    own = folder / "tasks" / f"{name}.yaml"
+    return load_task(own if own.exists() else name)
+
+
+def load_labels(folder: str | Path = GOLD_DIR) -> pd.DataFrame:
+    """The labels table; a missing or malformed one is a one-line error naming the file."""
+    path = Path(folder) / LABELS
+    if not path.exists():
+        raise HeroBenchError(f"{path} not found: a gold folder holds labels.csv (task,file,good,split)")
+    table = pd.read_csv(path)
+    missing = {"task", "file", "good", "split"} - set(table.columns)
+    if missing:
+        raise HeroBenchError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
+    table["good"] = table["good"].astype(str).str.lower().isin(("1", "true", "yes", "good"))
+    return table
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    """Agreement, precision and recall of "good" of one oracle on one task's gold images (one split)."""
+
+    task: str
+    split: str
+    n: int
+    gold_good: int
+    judged_good: int
+    agreement: float
+    agreement_ci: tuple[float, float]
+    precision: float
+    recall: float
+    recall_ci: tuple[float, float]
+
+    @classmethod
+    def of(cls, task: str, split: str, gold: Sequence[bool], judged: Sequence[bool]) -> GoldScore:
+        g, j = np.asarray(gold, dtype=bool), np.asarray(judged, dtype=bool)
+        agree, tp = int((g == j).sum()), int((g & j).sum())
+        return cls(
+            task=task,
+            split=split,
+            n=len(g),
+            gold_good=int(g.sum()),
+            judged_good=int(j.sum()),
+            agreement=agree / len(g),
+            agreement_ci=wilson_interval(agree, len(g)),
+            precision=tp / j.sum() if j.sum() else float("nan"),
+            recall=tp / g.sum() if g.sum() else float("nan"),
+            recall_ci=wilson_interval(tp, int(g.sum())) if g.sum() else (float("nan"), float("nan")),
+        )
+
+
+def judge_gold(oracle: Oracle, folder: str | Path = GOLD_DIR) -> pd.DataFrame:
+    """The labels table with the oracle's verdict beside each gold label (column `judged`)."""
+    folder = Path(folder)
+    table = load_labels(folder)
+    parts = []
+    for name, rows in table.groupby("task", sort=True):
+        task = gold_task(folder, str(name))
+        images = [Image.open(folder / str(name) / f).convert("RGB") for f in rows["file"]]
+        fb = oracle.judge(images, task, [task.eval_prompts[0]] * len(images))
+        parts.append(rows.assign(judged=list(fb.good)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def gold_scores(judged: pd.DataFrame) -> list[GoldScore]:
+    """One score per task and split, plus the split 'all'."""
+    out = []
+    for name, rows in judged.groupby("task", sort=True):
+        for split in (*SPLITS, "all"):
+            part = rows if split == "all" else rows[rows["split"] == split]
+            if len(part):
+                out.append(GoldScore.of(str(name), split, part["good"].tolist(), part["judged"].tolist()))
+    return out
+
+
+def scores_frame(scores: Sequence[GoldScore]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(s) for s in scores])
+
+
+def labelling_sheet(images: Sequence[Image.Image], cols: int = 8, scale: int = 3) -> Image.Image:
+    """A numbered grid of images with no verdicts on it: what a person labels from, unbiased by the judge."""
+    w, h = images[0].size
+    cell_w, cell_h = w * scale + 4, h * scale + 16
+    rows = (len(images) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (90, 90, 90))
+    draw = ImageDraw.Draw(sheet)
+    for i, img in enumerate(images):
+        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        sheet.paste(img.resize((w * scale, h * scale), Image.Resampling.NEAREST), (x + 2, y + 14))
+        draw.text((x + 3, y + 1), str(i), fill=(255, 255, 255))
+    return sheet

@@ -1,0 +1,74 @@
+"""`hero-bench calibrate --gold DIR`: print (or emit as JSON) an oracle's agreement with a gold set, per task."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hero_bench.oracles.gold import gold_scores, judge_gold, scores_frame
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.3f}"
+
+
+def _ci(ci: tuple[float, float]) -> str:
+    return "-" if math.isnan(ci[0]) else f"{ci[0]:.2f}-{ci[1]:.2f}"
+
+
+def print_gold_report(
+    console: Console, oracle: str, folder: Path, seed: int, json_out: bool, options: dict[str, Any]
+) -> None:
+    """Judge every gold image with `oracle` and report agreement, precision and recall per task and split."""
+    from hero_bench.oracles import ORACLES
+
+    judged = judge_gold(ORACLES.create(oracle, seed=seed, **options), folder)
+    scores = scores_frame(gold_scores(judged))
+    if json_out:
+        print(
+            json.dumps({"oracle": oracle, "gold": str(folder), "scores": json.loads(scores.to_json(orient="records"))})
+        )
+        return
+    table = Table(title=f"'{oracle}' against the gold labels in {folder} (95% Wilson intervals)")
+    for col in (
+        "task",
+        "split",
+        "n",
+        "gold good",
+        "judged good",
+        "agreement",
+        "95% CI",
+        "precision",
+        "recall",
+        "95% CI",
+    ):
+        table.add_column(col, justify="left" if col in ("task", "split") else "right")
+    for r in scores.itertuples():
+        table.add_row(
+            r.task,
+            r.split,
+            str(r.n),
+            str(r.gold_good),
+            str(r.judged_good),
+            _pct(r.agreement),
+            _ci(r.agreement_ci),
+            _pct(r.precision),
+            _pct(r.recall),
+            _ci(r.recall_ci),
+        )
+    console.print(table)
+    wrong = judged[judged["good"] != judged["judged"]]
+    if len(wrong):
+        console.print(
+            "disagreements (task/file: gold -> judged): "
+            + ", ".join(
+                f"{t}/{f}: {'good' if g else 'bad'} -> {'good' if j else 'bad'}"
+                for t, f, g, j in wrong[["task", "file", "good", "judged"]].itertuples(index=False)
+            ),
+            soft_wrap=True,
+        )
