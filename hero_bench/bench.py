@@ -2,9 +2,10 @@
 # (diffusers pipelines register their components at runtime, invisible to mypy)
 """Reproducible speed and memory figures: `hero-bench bench` prints what the README records.
 
-Two measurements: the trajectory sampler's time over diffusers' own `pipe(...)` call for the same model,
-batch, steps, CFG and eta (interleaved medians, so machine load hits both alike); and a full toy HERO run
-in a child process, whose wall time and peak resident memory (the child's max RSS) are read from the OS.
+Measurements: the trajectory sampler's time over diffusers' own `pipe(...)` call for the same model,
+batch, steps, CFG and eta (interleaved medians, so machine load hits both alike); a full run per preset as a
+multiple of its sampling floor, in this process (hero_bench/floor.py, issue 15); and (`full_run`, used by
+benchmarks/) a full toy HERO run in a child process, whose wall time and peak RSS are read from the OS.
 """
 
 from __future__ import annotations
@@ -119,9 +120,21 @@ def machine() -> dict[str, object]:
     }
 
 
-def main(full: bool = True, **kw) -> dict[str, object]:
+def main(full: bool = True, presets: str | list[str] = "paper", **kw) -> dict[str, object]:
+    """Print the sampler/pipeline ratio and, with `full`, each preset's full run as a multiple of its sampling
+    floor (hero_bench/floor.py; `presets` comma-separated: paper, official-code, d3po-style)."""
+    from hero_bench.floor import floor_ratio, format_line
+
     out: dict[str, object] = {"machine": machine(), "sampler": sampler_ratio()}
     if full:
-        out["hero_run"] = full_run(**kw)
+        names = presets.split(",") if isinstance(presets, str) else list(presets)
+        runs = [floor_ratio(name.strip(), **kw) for name in names]
+        out["floor"] = runs
+        for r in runs:
+            print(format_line(r), file=sys.stderr)
     print(json.dumps(out, indent=2))
     return out
+
+
+if __name__ == "__main__":  # until the CLI grows --preset: python -m hero_bench.bench paper,official-code
+    main(presets=sys.argv[1] if len(sys.argv) > 1 else "paper")
