@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hero_bench.models import ADAPTER_NAME, has_lora, lora_parameters
 from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise_pred
+from hero_bench.snapshots import snapshot
 
 Tensor = torch.Tensor
 StepSelection = Literal["last", "random", "spread", "all"]
@@ -300,8 +301,8 @@ class DDPOTrainer:
         lora = get_peft_model_state_dict(self.pipe.unet, adapter_name=ADAPTER_NAME)
         return {
             "config": self.config.model_dump(),
-            # a snapshot: torch returns live references to the Adam moments
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            # a snapshot (torch returns live references to the Adam moments), live for a checkpoint
+            "optimizer": snapshot(self.optimizer.state_dict()),
             "generator": self.generator.get_state(),
             "num_updates": self.num_updates,
             "num_optimizer_steps": self.num_optimizer_steps,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,8 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
+from hero_bench.snapshots import atomic_write as _atomic_write
+from hero_bench.snapshots import save_live
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.loader import load_task
 from hero_bench.timing import stage_timed, with_stage_times
@@ -59,12 +60,6 @@ def run_dir_for(root: Path, cfg: RunConfig) -> Path:
 
 def _image_hash(img: Image.Image) -> str:
     return hashlib.sha1(img.tobytes()).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 class Run:
@@ -130,7 +125,7 @@ class Run:
     def _checkpoint(self) -> None:
         """Everything to continue exactly from the end of `self.epoch`, written atomically, then the
         human-readable tables rebuilt from it (so they never disagree with the checkpoint)."""
-        stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: torch.save(self._state(), p))
+        stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: save_live(self._state, p))
         _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(with_stage_times(self.rows)).to_csv(p, index=False))
 
     def _truncate_feedback_log(self) -> None:

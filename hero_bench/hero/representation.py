@@ -16,7 +16,6 @@ Decisions (see docs/paper-vs-code.md):
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hero_bench.hero.config import EmbeddingArch, HeroConfig, TripletDistance
+from hero_bench.snapshots import snapshot
 
 _FEATURE_SIZE = 8  # E_theta's convolutions always end at 8x8 (Appendix D: "8 x 8 x 64")
 _COS_EPS = 1e-8
@@ -144,9 +144,7 @@ def _check_feedback(good_mask: Tensor, best_index: int | None, n: int) -> Tensor
         raise ValueError(f"good_mask has {mask.numel()} entries but the batch has {n} latents")
     if best_index is None:
         if bool(mask.any()):
-            raise ValueError(
-                "best_index is None although some images are good; the best is chosen among them"
-            )
+            raise ValueError("best_index is None although some images are good; the best is chosen among them")
     else:
         if not 0 <= best_index < n:
             raise ValueError(f"best_index {best_index} is outside the batch of {n}")
@@ -203,9 +201,7 @@ class FeedbackEmbedder:
         q = neg[torch.randint(len(neg), (n_images,), generator=self.generator)]
         return torch.stack([p, q], dim=1)
 
-    def fit(
-        self, latents: Tensor, good_mask: Tensor, best_index: int | None, epochs: int | None = None
-    ) -> list[float]:
+    def fit(self, latents: Tensor, good_mask: Tensor, best_index: int | None, epochs: int | None = None) -> list[float]:
         """Train on one feedback batch for `epochs` passes (default: config.embedding_epochs).
 
         Returns the mean triplet loss of every pass run (fewer than `epochs` if an 'online' pass reached
@@ -262,8 +258,9 @@ class FeedbackEmbedder:
         return self.embedding(latents.to(self.device, torch.float32))
 
     def state_dict(self) -> dict[str, Any]:
-        """A snapshot (deep copy: later training does not change it) for checkpoint and exact resume."""
-        return copy.deepcopy(
+        """A snapshot (deep copy: later training does not change it) for checkpoint and exact resume; live
+        references inside `snapshots.live_state()` (the run loop's checkpoint, saved at once)."""
+        return snapshot(
             {
                 "embedding": self.embedding.state_dict(),
                 "head": self.head.state_dict(),
