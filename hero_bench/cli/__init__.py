@@ -1,0 +1,58 @@
+"""The `hero-bench` command line (typer). Each command is a thin shell over a library function; one module
+per group of commands, the shared options in `common`. The table below is the order of `hero-bench --help`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hero_bench.cli import checks, images, oracles, report, run, toy
+from hero_bench.cli.common import DEFAULT_TARGET, console, fail
+from hero_bench.errors import HeroBenchError
+
+__all__ = ["DEFAULT_TARGET", "app", "console", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmark feedback-driven fine-tuning of text-to-image diffusion models (HERO and baselines).",
+)
+for _name, _command in (
+    ("tasks", images.tasks_cmd),
+    ("generate", images.generate_cmd),
+    ("eval", images.eval_cmd),
+    ("run", run.run_cmd),
+    ("methods", images.methods_cmd),
+    ("sample", images.sample_cmd),
+    ("report", report.report_cmd),
+    ("bench", checks.bench_cmd),
+    ("gpu-check", checks.gpu_check_cmd),
+    ("regress", checks.regress_cmd),
+    ("oracles", oracles.oracles_cmd),
+    ("calibrate", oracles.calibrate_cmd),
+    ("label", oracles.label_cmd),
+):
+    app.command(_name)(_command)
+app.add_typer(toy.toy_app, name="toy")
+
+
+def main() -> None:
+    """Entry point: run the app, turning hero-bench's own errors into a clear message and exit code 2."""
+    from hero_bench.models import ModelLoadError
+
+    try:
+        app(standalone_mode=False)
+    except (HeroBenchError, ModelLoadError) as e:
+        fail(str(e))
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # usage errors: click's own, or those of the copy of click that typer >= 0.2x vendors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException | typer.TyperException) and hasattr(e, "show"):
+            e.show()
+            sys.exit(getattr(e, "exit_code", 2))
+        if isinstance(e, click.exceptions.Abort | typer.Abort):
+            sys.exit(1)
+        raise

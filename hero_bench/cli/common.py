@@ -1,0 +1,82 @@
+"""What every command shares: the consoles, the one-line error, option definitions and small parsers.
+
+Options used by more than one command are defined once here, so that `--seed` or `--model` reads the same
+in every `--help`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionPipeline
+
+    from hero_bench.evaluation import SamplingSettings
+    from hero_bench.tasks.base import Task
+
+# `run` and `report` share one success target so their "feedback to target" columns agree by default
+# (kept here rather than imported from hero_bench.metrics, which pulls in torch).
+DEFAULT_TARGET = 0.5
+
+# Rich's own width rule: the terminal's width when any standard stream is one, else $COLUMNS, else 80 columns
+# (a pipe or a CI log), so that tables fold to the width a reader has instead of a fixed wide layout.
+console = Console(soft_wrap=True)  # messages keep their lines (paths, commands); tables still fit
+err_console = Console(stderr=True, soft_wrap=True)
+
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noises (and of the oracle's noise).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object instead of tables.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="DDIM steps (default: the task's, 20 on the toy world).")]
+CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance weight (paper: 5.0).")]
+EtaOpt = Annotated[float, typer.Option("--eta", help="DDIM eta (paper: 1.0).")]
+TaskOpt = Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for the PNGs and contact sheet.")]
+
+
+def fail(message: str) -> NoReturn:
+    """Print a user-facing error and exit with status 2 (bad input), without a traceback."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    sys.exit(2)
+
+
+def pipeline(model: str | None) -> StableDiffusionPipeline:
+    """The model to sample from (default: the embedded toy SD), on the CPU threads this machine has."""
+    import torch
+
+    from hero_bench.evaluation import DEFAULT_MODEL
+    from hero_bench.models import load_pipeline
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    return load_pipeline(model or DEFAULT_MODEL, dtype=torch.float32)
+
+
+def settings(task: Task, steps: int | None, cfg: float, eta: float) -> SamplingSettings:
+    """Sampling settings from the command's flags, with the task's own step count by default."""
+    from hero_bench.evaluation import SamplingSettings
+
+    return SamplingSettings(num_inference_steps=steps or task.default_steps, eta=eta, guidance_scale=cfg)
+
+
+def split(text: str) -> list[str]:
+    """A comma-separated flag value as a list, blanks dropped."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def key_value(item: str, flag: str, form: str) -> tuple[str, Any]:
+    """One KEY=VALUE flag value, the value read as YAML (numbers, booleans, lists); bad form: exit 2."""
+    import yaml
+
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        fail(f"{flag} expects {form}, got {item!r}")
+    return key.strip(), yaml.safe_load(value)

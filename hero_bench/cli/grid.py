@@ -1,0 +1,267 @@
+"""From `hero-bench run`'s flags to the grid of run configs (tasks x methods x swept values x seeds), and the
+grid's end: the Ray executor's report and the summary table.
+
+A `--config` file gives the base settings; a flag overrides the file only when it is given on the command
+line (`Given` records which were), so that a default such as `--method hero` never hides the file's value.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from hero_bench.cli.common import console, err_console, fail, split
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hero_bench.config import RunConfig
+
+
+# (variant label, HERO overrides, DDPO overrides) of one value of `--sweep`
+Variant = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+@dataclass
+class GridRequest:
+    """The grid a `run` asks for. None means "not given": the file's value, else the built-in default."""
+
+    tasks: list[str] | None
+    methods: list[str] | None
+    seeds: int
+    seed_start: int | None
+    preset: str | None
+    sweep: str | None
+    fields: dict[str, Any] = field(default_factory=dict)  # RunConfig fields given as flags
+    hero: dict[str, Any] = field(default_factory=dict)
+    ddpo: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+
+
+def sweep_variants(sweep: str | None) -> list[Variant]:
+    """[(variant label, hero overrides, ddpo overrides)] for `--sweep field=v1,v2`; one empty variant if none."""
+    import yaml
+
+    from hero_bench.ddpo import DDPOConfig
+    from hero_bench.hero.config import HeroConfig
+
+    if not sweep:
+        return [("", {}, {})]
+    name, sep, values = sweep.partition("=")
+    name = name.strip()
+    if not sep or not values.strip():
+        fail(f"--sweep expects FIELD=V1,V2,... (e.g. best_ratio=0,0.5,1), got {sweep!r}")
+    if name in HeroConfig.model_fields:
+        side = "hero"
+    elif name in DDPOConfig.model_fields:
+        side = "ddpo"
+    else:
+        fail(
+            f"--sweep: unknown field {name!r}; HERO fields: {', '.join(HeroConfig.model_fields)}; "
+            f"DDPO fields: {', '.join(DDPOConfig.model_fields)}"
+        )
+    out = []
+    for raw in split(values):
+        value = yaml.safe_load(raw)
+        out.append((f"{name}={raw}", {name: value} if side == "hero" else {}, {name: value} if side == "ddpo" else {}))
+    return out
+
+
+def method_options(items: list[str]) -> dict[str, Any]:
+    """`--method-option` values as RunConfig.method_options: {method: {key: value}} for METHOD.KEY=VALUE
+    (each method reads only its own section), {key: value} for plain KEY=VALUE."""
+    from hero_bench.cli.common import key_value
+    from hero_bench.methods import METHODS
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, parsed = key_value(item, "--method-option", "METHOD.KEY=VALUE or KEY=VALUE")
+        name, dot, option = key.rpartition(".")
+        if dot and name:
+            if name not in METHODS:
+                fail(f"--method-option {item!r}: unknown method {name!r}; valid: {', '.join(METHODS)}")
+            out.setdefault(name, {})[option] = parsed
+        else:
+            out[key] = parsed
+    return out
+
+
+def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The file's mapping with the flags' keys on top; nested mappings (a method's options) merge too."""
+    out = dict(base)
+    for key, value in given.items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _from_file(path: Path, req: GridRequest, task: str | None, method: str | None, variant: Variant) -> list[RunConfig]:
+    """One (task, method, swept value) from a settings file, over the seeds; flags given win key by key."""
+    from hero_bench.config import build_run_config, load_config_file
+
+    label, hero_extra, ddpo_extra = variant
+    base = load_config_file(path, task=task, method=method, preset=req.preset)
+    data = base.model_dump(exclude={"hero", "ddpo", "preset", "seed", "variant", "command"})
+    for key in ("oracle_options", "method_options"):
+        if key in req.fields:
+            data[key] = _merged(data[key], req.fields[key])
+    data.update({k: v for k, v in req.fields.items() if k not in ("oracle_options", "method_options")})
+    start = base.seed if req.seed_start is None else req.seed_start
+    return [
+        build_run_config(
+            preset_name=base.preset,
+            hero={**base.hero.model_dump(), **req.hero, **hero_extra},
+            ddpo={**base.ddpo.model_dump(), **req.ddpo, **ddpo_extra},
+            source=str(path),
+            seed=seed,
+            command=req.command,
+            variant=label or base.variant,
+            **data,
+        )
+        for seed in range(start, start + req.seeds)
+    ]
+
+
+def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
+    """Every run config of the request, seeds outermost (so that a first seed of every method comes first)."""
+    from hero_bench.config import build_run_config
+    from hero_bench.methods import METHODS
+    from hero_bench.tasks.loader import load_task
+
+    if req.tasks is None and config is None:
+        fail("name a task with --task (see `hero-bench tasks`) or a settings file with --config")
+    methods: list[str | None] = list(req.methods) if req.methods is not None else [None if config else "hero"]
+    for m in methods:
+        if m is not None:
+            METHODS.get(m)  # unknown names fail before any work, listing the valid ones
+    variants = sweep_variants(req.sweep)
+    if config is not None:
+        tasks: list[str | None] = list(req.tasks) if req.tasks is not None else [None]
+        per_cell = [_from_file(config, req, t, m, v) for m in methods for v in variants for t in tasks]
+        for cell in per_cell:  # the file's names fail before any work too
+            METHODS.get(cell[0].method)
+            load_task(cell[0].task)
+        return [cell[i] for i in range(req.seeds) for cell in per_cell]
+    cfgs = []
+    start = req.seed_start or 0
+    for seed in range(start, start + req.seeds):
+        for m in methods:
+            for variant, hero_extra, ddpo_extra in variants:
+                for t in req.tasks or []:
+                    load_task(t)
+                    cfgs.append(
+                        build_run_config(
+                            t,
+                            m or "hero",
+                            preset_name=req.preset or "paper",
+                            hero={**req.hero, **hero_extra},
+                            ddpo={**req.ddpo, **ddpo_extra},
+                            seed=seed,
+                            command=req.command,
+                            variant=variant,
+                            **req.fields,
+                        )
+                    )
+    return cfgs
+
+
+def print_summary(table: pd.DataFrame, target: float, title: str) -> None:
+    """The per-(task, method) summary table, fitted to the console's width."""
+    console.print(summary_table(table, target, title, width=console.width), soft_wrap=False)
+
+
+# Columns given up, in this order, when the table cannot fit the width with names whole (results.csv has them).
+DROPPABLE = ("wall time", "feedback used")
+
+
+def summary_table(table: pd.DataFrame, target: float, title: str, width: int | None = None) -> Table:
+    """Final success over seeds, feedback used and to target, and wall time, one row per (task, method).
+    Within `width`: figures wrap at spaces, task and method names stay whole as long as dropping the
+    `DROPPABLE` columns makes room; beyond that the names fold too."""
+    from hero_bench.runs import summarise
+
+    summary = summarise(table, target)
+    columns = ["task", "method", "seeds", "final success", "feedback used", f"feedback to {target:.2f}", "wall time"]
+    rows = [dict(zip(columns, _summary_cells(r), strict=True)) for r in summary.itertuples()]
+    dropped: list[str] = []
+    for drop in (None, *DROPPABLE):
+        if drop is not None:
+            dropped.append(drop)
+        t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=True)
+        if width is None or _min_width(t) <= width:
+            break
+    else:
+        t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=False)
+    if dropped:
+        t.caption = f"not shown to fit {width} columns: {', '.join(dropped)} (see results.csv)"
+    return t
+
+
+def _summary_cells(r: Any) -> list[str]:
+    std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
+    if r.feedback_to_target != r.feedback_to_target:
+        reach = "not reached"
+    elif not r.uses_feedback:  # trains without feedback (ddpo-reward) or not at all: no feedback axis
+        reach = f"no feedback (epoch {r.epochs_to_target:.0f})"
+    else:
+        reach = f"{r.feedback_to_target:.0f}"
+    if r.seeds_reaching and r.seeds_reaching < r.seeds:
+        reach += f" ({r.seeds_reaching}/{r.seeds} seeds)"
+    mean = f"{r.final_success_mean:.3f} +- {std:.3f}"
+    return [str(r.task), str(r.method), str(r.seeds), mean, f"{r.feedback_used:.0f}", reach, f"{r.wall_time_s:.0f} s"]
+
+
+def _table(title: str, columns: list[str], rows: list[dict[str, str]], whole_names: bool) -> Table:
+    t = Table(title=title)
+    for col in columns:  # rich's collapse shrinks only wrapping columns: names marked no_wrap stay whole
+        t.add_column(col, overflow="fold", no_wrap=whole_names and col in ("task", "method"))
+    for r in rows:
+        t.add_row(*(r[c] for c in columns))
+    return t
+
+
+def _min_width(table: Table) -> int:
+    """The narrowest the table can be drawn (rich's own measure, not clamped to the console)."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(max_width=10_000), table).minimum
+
+
+def executor_choice(executor: str, address: str | None, run_cpus: float | None, run_gpus: float | None) -> bool:
+    """Whether the grid goes to Ray; flags that only Ray reads are refused without it."""
+    from hero_bench.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor != "ray" and (address is not None or run_cpus is not None or run_gpus is not None):
+        fail("--address, --run-cpus and --run-gpus place runs on Ray workers; add --executor ray")
+    return executor == "ray"
+
+
+def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, target: float) -> None:
+    """The grid under `root` as Ray tasks (hero_bench/executors/ray_grid.py): a line per run, the summary,
+    and exit 1 if any run failed (the others went on), 130 on Ctrl-C."""
+    import pandas as pd
+
+    from hero_bench.executors.ray_grid import GridCancelled, RayOptions, run_grid
+    from hero_bench.runs import RESULTS, write_results_table
+
+    try:
+        progress = run_grid(jobs, resume, RayOptions(address, run_cpus or 1.0, run_gpus))
+    except GridCancelled as e:
+        err_console.print(str(e), highlight=False, markup=False)
+        sys.exit(130)
+    if not resume:  # like the local executor: <out>/results.csv gathers every run under --out
+        write_results_table(root)
+    tables = [pd.read_csv(Path(o.folder) / RESULTS) for o in progress.outcomes if o.ok]
+    if tables:
+        print_summary(pd.concat(tables, ignore_index=True), target, f"results in {root}")
+    failed = progress.failures
+    if failed:
+        err_console.print(f"{len(failed)} of {len(progress.outcomes)} runs failed:", highlight=False, markup=False)
+        for o in failed:
+            err_console.print("  " + o.line(), highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,155 @@
+"""`hero-bench run`: methods x tasks x seeds (x one swept setting) with the same budget and judge, on this
+machine or on Ray, then the summary table. The flags only describe the grid; hero_bench/cli/grid.py builds it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, console, key_value, split
+from hero_bench.cli.grid import GridRequest, build_grid, executor_choice, method_options, print_summary, run_on_ray
+
+FloatOpt = float | None
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether a flag was given (command line or environment) rather than left at its default. Compared by
+    name: typer vendors its own copy of click, whose ParameterSource is not click's."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _not_none(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def run_cmd(
+    ctx: typer.Context,
+    task: Annotated[str | None, typer.Option("--task", help="Task name(s) or YAML path(s), comma-separated.")] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="Method name(s), comma-separated (see `hero-bench methods`).")
+    ] = "hero",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds (0..N-1).")] = 1,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    budget: Annotated[int | None, typer.Option("--budget", help="Feedback budget per run (paper: 512).")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Images judged per epoch (paper: 64).")] = None,
+    oracle: Annotated[str | None, typer.Option("--oracle", help="Training feedback oracle.")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Oracle scoring success rates.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Root folder of the runs.")] = Path("runs"),
+    model: ModelOpt = None,
+    steps: StepsOpt = None,
+    cfg: Annotated[FloatOpt, typer.Option("--cfg", help="Classifier-free guidance weight (paper: 5.0).")] = None,
+    eta: Annotated[FloatOpt, typer.Option("--eta", help="DDIM eta (paper: 1.0).")] = None,
+    eval_n: Annotated[int | None, typer.Option("--eval-n", help="Evaluation images per epoch.")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="HERO defaults: paper | official-code.")] = "paper",
+    best_ratio: Annotated[FloatOpt, typer.Option("--best-ratio", help="HERO beta (paper: 0.5).")] = None,
+    noise_variance: Annotated[FloatOpt, typer.Option("--noise-variance", help="HERO eps0^2 (paper: 0.1).")] = None,
+    triplet_margin: Annotated[FloatOpt, typer.Option("--triplet-margin", help="Triplet margin (paper: 0.5).")] = None,
+    embedding_lr: Annotated[
+        FloatOpt, typer.Option("--embedding-lr", help="E_theta learning rate (paper: 1e-5).")
+    ] = None,
+    lr: Annotated[FloatOpt, typer.Option("--lr", help="LoRA learning rate (paper: 3e-4).")] = None,
+    k_steps: Annotated[
+        int | None, typer.Option("--k-steps", help="DDPO-K: trained denoising steps (paper: 5).")
+    ] = None,
+    clip_range: Annotated[FloatOpt, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
+    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
+    flip_prob: Annotated[FloatOpt, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
+    oracle_model: Annotated[
+        str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle.")
+    ] = None,
+    oracle_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--oracle-option",
+            help="KEY=VALUE passed to the oracle (repeatable), e.g. port=8800 or host=0.0.0.0 (human page), "
+            "margin=0.02 (clip); see `hero-bench oracles`.",
+        ),
+    ] = None,
+    method_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method-option",
+            help="METHOD.KEY=VALUE for one method's options (repeatable), e.g. d3po-style.max_pairs=16 "
+            "or ddpo-reward.epochs=50; plain KEY=VALUE when a single method runs.",
+        ),
+    ] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
+            "or feature_source=z0,x1 (runs every method at each value).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML/JSON file of run settings (flags override).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run(s) under this folder.")] = None,
+    target: Annotated[float, typer.Option("--target", help="Success level for 'feedback to target'.")] = DEFAULT_TARGET,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local: one run after another here; ray: one Ray task per run.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:PORT); default: start one here."),
+    ] = None,
+    run_cpus: Annotated[
+        float | None, typer.Option("--run-cpus", min=0.01, help="CPUs (and torch threads) per run on Ray (default 1).")
+    ] = None,
+    run_gpus: Annotated[
+        float | None,
+        typer.Option("--run-gpus", min=0, help="GPUs per run on Ray (default: 1 for a real SD when there are GPUs)."),
+    ] = None,
+) -> None:
+    """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
+    import shlex
+
+    on_ray = executor_choice(executor, address, run_cpus, run_gpus)  # before the slow imports below
+    from hero_bench.runs import _collect, resume_all, run_dir_for, run_many, runs_under
+
+    if resume is not None and on_ray:
+        run_on_ray(runs_under(resume), resume, True, address, run_cpus, run_gpus, target)
+        return
+    if resume is not None:
+        print_summary(resume_all(resume), target, f"resumed {resume}")
+        return
+    fields = _not_none(
+        budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
+        guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank,
+    )  # fmt: skip
+    oracle_options: dict[str, Any] = _not_none(flip_prob=flip_prob, model=oracle_model)
+    for item in oracle_option or []:
+        key, value = key_value(item, "--oracle-option", "KEY=VALUE")
+        oracle_options[key] = value
+    if oracle_options:
+        fields["oracle_options"] = oracle_options
+    if method_option:
+        fields["method_options"] = method_options(method_option)
+    request = GridRequest(
+        tasks=split(task) if task is not None else None,
+        methods=split(method) if _given(ctx, "method") else None,
+        seeds=seeds,
+        seed_start=seed_start if _given(ctx, "seed_start") else None,
+        preset=preset if _given(ctx, "preset") else None,
+        sweep=sweep,
+        fields=fields,
+        hero=_not_none(
+            best_ratio=best_ratio,
+            noise_variance=noise_variance,
+            triplet_margin=triplet_margin,
+            embedding_lr=embedding_lr,
+        ),  # fmt: skip
+        ddpo=_not_none(learning_rate=lr, k_steps=k_steps, clip_range=clip_range),
+        command="hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    cfgs = build_grid(request, config)
+    if on_ray:
+        run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
+        return
+    run_many(cfgs, out)
+    print_summary(_collect(out), target, f"results in {out}")
+    console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")

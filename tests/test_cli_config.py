@@ -1,0 +1,94 @@
+"""`hero-bench run --config FILE`: a flag overrides the file only when it is given (issue 16), and `--sweep`
+applies to a file's runs too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hero_bench.cli.grid import GridRequest, build_grid
+
+CLI = [sys.executable, "-m", "hero_bench.cli"]
+FILE = {"task": "toy-hand", "method": "hero-random-noise", "seed": 3, "budget": 4, "batch": 4, "eval_n": 4, "steps": 6}
+
+
+def settings_file(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({**FILE, **changes}))
+    return path
+
+
+def request(**given) -> GridRequest:
+    """What `run` passes on when only `given` flags were typed (everything else: not given)."""
+    base: dict = dict(tasks=None, methods=None, seeds=1, seed_start=None, preset=None, sweep=None)
+    return GridRequest(**{**base, **given})
+
+
+def test_a_files_method_and_seed_run_and_a_sweep_applies_to_them(tmp_path):
+    """End to end: the file's method (not `--method`'s default, hero) and seed (not 0) run, once per swept value."""
+    path = settings_file(tmp_path)
+    out = tmp_path / "runs"
+    r = subprocess.run([*CLI, "run", "--config", str(path), "--sweep", "best_ratio=0,1", "--out", str(out)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    made = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("*/*/seed*/config.json"))
+    assert made == ["toy-hand/hero-random-noise+best_ratio=0/seed3", "toy-hand/hero-random-noise+best_ratio=1/seed3"]
+    for folder, beta in zip(made, (0.0, 1.0), strict=True):
+        cfg = json.loads((out / folder / "config.json").read_text())
+        assert (cfg["method"], cfg["seed"], cfg["hero"]["best_ratio"], cfg["budget"]) == (
+            "hero-random-noise",
+            3,
+            beta,
+            4,
+        )
+
+
+def test_flags_that_are_not_given_leave_the_file_alone(tmp_path):
+    path = settings_file(tmp_path, preset="official-code", oracle_options={"flip_prob": 0.1, "margin": 0.2})
+    (cfg,) = build_grid(request(), path)
+    assert (cfg.method, cfg.seed, cfg.preset, cfg.budget) == ("hero-random-noise", 3, "official-code", 4)
+    assert cfg.hero.noise_variance == 0.01 and cfg.oracle_options == {"flip_prob": 0.1, "margin": 0.2}
+
+
+def test_flags_that_are_given_win_key_by_key(tmp_path):
+    path = settings_file(tmp_path, oracle_options={"flip_prob": 0.1, "margin": 0.2}, hero={"triplet_margin": 0.3})
+    cfgs = build_grid(
+        request(methods=["sd-pretrained", "hero"], seeds=2, seed_start=5, preset="official-code",
+                fields={"budget": 8, "oracle_options": {"flip_prob": 0.3}}, hero={"best_ratio": 1.0}),
+        path,
+    )  # fmt: skip
+    assert [(c.method, c.seed) for c in cfgs] == [("sd-pretrained", 5), ("hero", 5), ("sd-pretrained", 6), ("hero", 6)]
+    for c in cfgs:
+        assert (c.preset, c.budget, c.batch, c.task) == ("official-code", 8, 4, "toy-hand")
+        assert c.oracle_options == {"flip_prob": 0.3, "margin": 0.2}  # the flag's key wins, the file's other stays
+        assert (c.hero.best_ratio, c.hero.triplet_margin, c.hero.noise_variance) == (1.0, 0.3, 0.01)
+
+
+def test_tasks_given_with_a_file_each_get_the_files_settings(tmp_path):
+    cfgs = build_grid(request(tasks=["toy-hand", "toy-mountain"]), settings_file(tmp_path))
+    assert [(c.task, c.method, c.budget) for c in cfgs] == [
+        ("toy-hand", "hero-random-noise", 4),
+        ("toy-mountain", "hero-random-noise", 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "flags", "message"),
+    [
+        ({"method": "heroo"}, [], "heroo"),
+        ({"budget": 2}, [], "budget"),
+        ({}, ["--best-ratio", "2"], "best_ratio"),
+        ({}, ["--sweep", "bestratio=0,1"], "unknown field 'bestratio'"),
+    ],
+)
+def test_a_bad_file_or_flag_is_one_line_and_exit_2(tmp_path, changes, flags, message):
+    path = settings_file(tmp_path, **changes)
+    r = subprocess.run([*CLI, "run", "--config", str(path), *flags, "--out", str(tmp_path / "runs")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "runs").exists()
