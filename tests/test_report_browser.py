@@ -7,6 +7,8 @@ $HERO_BENCH_ARTIFACTS).
 
 from __future__ import annotations
 
+import re
+
 from hero_bench.reports import build_report
 from hero_bench.reports.fixtures import beta_sweep_runs, demo_runs
 from tests.browser import artifacts_dir as _artifacts
@@ -38,4 +40,41 @@ def test_report_renders_offline_in_chromium(browser, tmp_path):
     shot = _artifacts() / "report_screenshot.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+    page.close()
+
+
+def test_the_first_screen_leads_with_the_answer(browser, tmp_path):
+    """At 1280x800, before any scrolling: a sentence per task, the ranking with intervals and HERO's ratios;
+    what was run is at the end."""
+    from hero_bench.metrics.suite import MetricSuite
+
+    tasks = ("toy-black-cat", "toy-blue-circle", "toy-hand", "toy-mountain", "toy-narcissus", "toy-safety")
+    root = demo_runs(tmp_path / "runs", tasks=tasks)
+    report = build_report([root], tmp_path / "report", "html", suite=MetricSuite())
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(report.as_uri(), wait_until="load")
+    seen = page.evaluate(  # what lies wholly within the first 800 pixels, as a reader sees it
+        """() => {
+            const shown = e => e.getBoundingClientRect().bottom <= window.innerHeight;
+            return {
+                sentences: [...document.querySelectorAll('#answer li')].filter(shown).map(e => e.innerText),
+                rows: [...document.querySelectorAll('#answer-table tr')].filter(shown)
+                      .map(r => [...r.children].map(c => c.innerText)),
+            };
+        }"""
+    )
+    sentences = seen["sentences"]
+    assert [s.split(":")[0] for s in sentences] == list(tasks), sentences  # all six, in order
+    for s in sentences:
+        assert re.search(r"(beats \S+ by \+[\d.]+ \(|are within noise \([+-][\d.]+, )95% CI [+-][\d.]+ to [+-]", s), s
+    header, *rows = seen["rows"]
+    assert header[:3] == ["task", "1st", "2nd"] and "HERO's feedback efficiency" in header[-1]
+    assert [r[0] for r in rows] == list(tasks)  # every task's ranking row is on the first screen
+    for r in rows:
+        assert all(re.search(r" \d\.\d\d\s\[\d\.\d\d,\s\d\.\d\d\]$", cell) for cell in r[1:5]), r
+        assert re.search(r"^d3po: ([\d.]+x\s\[[\d.]+,\s[\d.]+\]|none)", r[-1]), r
+    sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
+    assert sections[0] == "answer" and sections[-1] == "runs"
+    assert "oracle simulated; judge simulated" in page.inner_text("#what-was-run")
+    page.screenshot(path=str(_artifacts() / "report_first_screen.png"))
     page.close()

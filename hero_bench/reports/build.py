@@ -6,7 +6,6 @@ oracles and judges produced them, so a reader can check or reproduce any number.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,10 @@ from hero_bench.errors import HeroBenchError
 from hero_bench.metrics import curves
 from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
 from hero_bench.reports import plots, tables
+from hero_bench.reports.answer import answer_section, ranking_long, standings
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.diagnostics import diagnostics_section
+from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
 
@@ -109,43 +110,6 @@ def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _provenance(runs: RunSet, out: Path) -> pd.DataFrame:
-    recs = []
-    for r in runs.runs:
-        task, method, seed = r.key
-        c = r.config
-        try:
-            where = str(r.path.relative_to(Path.cwd()))
-        except ValueError:
-            where = str(r.path)
-        recs.append({"task": task, "method": str(r.results["label"].iloc[0]), "seed": seed,
-                     "oracle": c.get("oracle", "?"), "judge": c.get("judge", "?"),
-                     "model": c.get("model") or "embedded toy model",
-                     "budget": c.get("budget", ""), "batch": c.get("batch", ""),
-                     "best_ratio": "" if r.best_ratio is None else f"{r.best_ratio:g}",
-                     "command": c.get("command", "(not recorded)"), "run_dir": where})
-    return pd.DataFrame(recs)
-
-
-def _join(values) -> str:
-    return ", ".join(str(v) for v in sorted(set(map(str, values)))) or "?"
-
-
-def _overview(df: pd.DataFrame, prov: pd.DataFrame, command: str, suite_desc: dict[str, str]) -> Section:
-    sec = Section("overview", "What was run")
-    sec.paragraphs.append(f"Report built {_dt.datetime.now().isoformat(timespec='seconds')} by: `{command}`")
-    if not prov.empty:
-        for (task, method), part in prov.groupby(["task", "method"]):
-            sec.bullets.append(f"**{task}** / **{method}**: seeds {_join(part['seed'])}; oracle "
-                               f"{_join(part['oracle'])}; judge {_join(part['judge'])}; model {_join(part['model'])}")
-        sec.paragraphs.append(f"Oracles (training feedback): {_join(prov['oracle'])}. Judges (success): "
-                              f"{_join(prov['judge'])}. Seeds: {_join(prov['seed'])}.")
-    else:
-        sec.paragraphs.append("Rows came from results tables without run folders: no configs were found.")
-    sec.paragraphs.append("Metric models: " + "; ".join(f"{k}: {v}" for k, v in suite_desc.items()) + ".")
-    return sec
-
-
 def build_report(
     run_dirs: Sequence[str | Path],
     out: str | Path,
@@ -178,9 +142,8 @@ def build_report(
     command = command or ("hero-bench report " + " ".join(map(str, run_dirs)) + f" --out {out} --format {fmt}")
     suite = suite or default_suite(runs, *(Path(p) if p else None for p in (clip, blip, imagereward)))
     colours = plots.palette(list(df["label"].unique()))
-    prov = _provenance(runs, out)
+    prov = provenance(runs)
     report = Report("hero-bench report", out)
-    report.sections.append(_overview(df, prov, command, suite.describe()))
 
     # --- summary (Table 2)
     summary = tables.summary_long(df)
@@ -321,11 +284,12 @@ def build_report(
         sec.paragraphs.append("No evaluation images were found in the run folders.")
     report.sections.append(sec)
 
-    # --- provenance
+    # --- what was run, last; the answer, first
     prov.to_csv(out / "tables" / "runs.csv", index=False)
-    sec = Section("runs", "Runs and commands")
-    sec.tables.append(Table("runs-table", prov, "every run folder with its config", "tables/runs.csv", index=False))
-    report.sections.append(sec)
+    report.sections.append(runs_section(prov, command, suite.describe()))
+    ranked = standings(df, seed=seed)
+    ranking_long(ranked).to_csv(out / "tables" / "ranking.csv", index=False)
+    report.sections.insert(0, answer_section(ranked, at_final, ratios, target))
 
     if fmt == "html":
         from hero_bench.reports.html import render_html

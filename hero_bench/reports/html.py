@@ -24,6 +24,8 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}caption{caption-side:bo
 text-align:left;padding-top:.2rem}figure{margin:1rem 0}figcaption{font-size:.85rem;color:#444}
 img{max-width:100%;height:auto;border:0}code{background:#f5f5f5;padding:0 .2rem;font-size:.85rem}
 nav a{margin-right:.8rem}.files{font-size:.8rem;color:#666}
+#answer li{font-size:.92rem}#answer-table th,#answer-table td{padding:.2rem .4rem}
+#answer-table th[scope=row]{white-space:nowrap}
 """
 
 
@@ -45,7 +47,7 @@ def table_html(t: Table) -> str:
     rows = []
     for idx, rec in zip(frame.index, frame.itertuples(index=False), strict=True):
         cells = ([f"<th scope='row'>{html.escape(str(idx))}</th>"] if t.index else [])
-        cells += [f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for v in rec]
+        cells += [f"<td>{html.escape('' if pd.isna(v) else str(v)).replace(chr(10), '<br>')}</td>" for v in rec]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     caption = inline(t.caption) + (f" <span class='files'>(CSV: {html.escape(t.csv)})</span>" if t.csv else "")
     return (f"<table id='{html.escape(t.id)}'><caption>{caption}</caption><thead><tr>"

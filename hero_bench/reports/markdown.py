@@ -8,7 +8,9 @@ from hero_bench.reports.content import Report, Table
 
 
 def _cell(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).replace("|", "\\|")
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", "<br>")  # a cell of several lines (the ranking)
 
 
 def table_md(t: Table) -> str:

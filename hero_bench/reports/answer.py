@@ -1,0 +1,165 @@
+"""The report's first screen: per task, the methods ranked by final success with 95% intervals, HERO's
+feedback-efficiency ratios, and one sentence generated from those numbers (who wins, by how much, how sure).
+
+Intervals come from a two-level bootstrap: each draw resamples a method's seeds with replacement (seeds are
+the only replication of training) and then each drawn seed's evaluation images (a binomial draw around its
+success rate, so that a few evaluation images count as the uncertainty they are). The difference between
+two methods uses independent draws of both; when its interval spans 0, the sentence says "within noise".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hero_bench.metrics.curves import EfficiencyRatio
+from hero_bench.reports import tables
+from hero_bench.reports.content import Section, Table
+
+N_BOOT = 4000
+REFERENCES = ("hero", "hero β=0.5")  # the method the sentences and ratios are about, as in the ratio tables
+BASELINE = "sd-pretrained"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One method's final success on one task: the seed mean, its interval and the bootstrap draws."""
+
+    method: str
+    mean: float
+    low: float
+    high: float
+    n_seeds: int
+    draws: np.ndarray
+
+    def cell(self) -> str:
+        # non-breaking spaces: a narrow cell wraps only between the name and its figures
+        return f"{self.method} {self.mean:.2f}\u00a0[{self.low:.2f},\u00a0{self.high:.2f}]"
+
+
+def standings(df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, list[Standing]]:
+    """Per task, every method label's final success with its interval, best first (ties: by name)."""
+    fin = tables.final_rows(df)
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[Standing]] = {}
+    for (task, label), part in fin.groupby(["task", "label"], sort=True):
+        p = part["success_rate"].to_numpy(float)
+        picks = rng.integers(0, len(p), size=(n_boot, len(p)))
+        if "n_eval" in part and part["n_eval"].notna().all():
+            n = part["n_eval"].to_numpy(int)[picks]
+            draws = (rng.binomial(n, p[picks]) / n).mean(axis=1)
+        else:
+            draws = p[picks].mean(axis=1)
+        low, high = np.quantile(draws, [0.025, 0.975])
+        row = Standing(str(label), float(p.mean()), float(low), float(high), len(p), draws)
+        out.setdefault(str(task), []).append(row)
+    for rows in out.values():
+        rows.sort(key=lambda s: (-s.mean, s.method))
+    return out
+
+
+def compare(a: Standing, b: Standing) -> str:
+    """One clause: how far `a` is above `b`, with the difference's 95% interval; "within noise" when it spans 0."""
+    diff = a.mean - b.mean
+    low, high = np.quantile(a.draws - b.draws, [0.025, 0.975])
+    ci = f"95% CI {low:+.2f} to {high:+.2f}"
+    if low <= 0 <= high:
+        return f"{a.method} and {b.method} are within noise ({diff:+.2f}, {ci})"
+    if diff >= 0:
+        return f"{a.method} beats {b.method} by {diff:+.2f} ({ci})"
+    return f"{a.method} is below {b.method} by {diff:+.2f} ({ci})"
+
+
+def sentence(task: str, ranked: Sequence[Standing]) -> str:
+    """Who wins on `task`, by how much and how sure: the reference method (HERO) against the best other
+    method, and against the pretrained model when that is a different method."""
+    if len(ranked) == 1:
+        return f"**{task}**: only {ranked[0].method} was run ({ranked[0].mean:.2f})."
+    by_name = {s.method: s for s in ranked}
+    ref = next((by_name[m] for m in REFERENCES if m in by_name), ranked[0])
+    place = ranked.index(ref)  # the table shows the rank; the sentence says the margins
+    clauses = [compare(ref, ranked[1]) if place == 0 else compare(ranked[0], ref)]
+    base = by_name.get(BASELINE)
+    if base is not None and base is not ref and base is not ranked[0] and not (place == 0 and base is ranked[1]):
+        clauses.append(compare(ref, base))
+    return f"**{task}**: " + "; ".join(clauses) + "."
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _ratio(r: EfficiencyRatio) -> str:
+    """'2.0x [1.0, 4.0]', or why there is no ratio, in a few words."""
+    if not np.isnan(r.ratio):
+        return f"{r.ratio:.1f}x\u00a0[{r.ci_low:.1f},\u00a0{r.ci_high:.1f}]"
+    if r.undefined_because:
+        return "none (no gain)"
+    missed = [m for m, f in ((r.method_a, r.feedback_a), (r.method_b, r.feedback_b)) if np.isnan(f)]
+    return "none (not reached)" if missed else "none (no feedback needed)"
+
+
+def _ratio_cell(task: str, at_final: Sequence[EfficiencyRatio], to_target: Sequence[EfficiencyRatio]) -> str:
+    """One line per comparator B: the ratio at B's own final success, then at the fixed target."""
+    finals = {r.method_b: r for r in at_final if r.task == task}
+    targets = {r.method_b: r for r in to_target if r.task == task}
+    lines = []
+    for b in sorted(set(finals) | set(targets)):
+        parts = [_ratio(x) if x is not None else "—" for x in (finals.get(b), targets.get(b))]
+        lines.append(f"{b}: {parts[0]} · {parts[1]}")
+    return "\n".join(lines) or "—"
+
+
+def answer_section(
+    ranked: dict[str, list[Standing]],
+    at_final: Sequence[EfficiencyRatio],
+    to_target: Sequence[EfficiencyRatio],
+    target: float,
+) -> Section:
+    """The first section: one sentence per task, then a ranking table (one row per task) with the ratios."""
+    width = max(len(r) for r in ranked.values())
+    rows = []
+    for task, rs in ranked.items():
+        row = {"task": task, **{_ordinal(i + 1): (rs[i].cell() if i < len(rs) else "") for i in range(width)}}
+        if at_final or to_target:
+            row[f"HERO's feedback efficiency vs B: at B's final success · at {target:.0%}"] = _ratio_cell(
+                task, at_final, to_target
+            )
+        rows.append(row)
+    seeds = sorted({s.n_seeds for rs in ranked.values() for s in rs})
+    over = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    sec = Section("answer", "The answer")
+    sec.tables.append(
+        Table(
+            "answer-table",
+            pd.DataFrame(rows).set_index("task"),
+            f"Methods ranked by final success (mean over {over} seeds) [95% interval: bootstrap over seeds and "
+            "evaluation images]; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval "
+            "over seeds]",
+            "tables/ranking.csv",
+        )
+    )
+    sec.bullets.extend(sentence(task, rs) for task, rs in ranked.items())
+    return sec
+
+
+def ranking_long(ranked: dict[str, list[Standing]]) -> pd.DataFrame:
+    """The ranking as CSV rows: task, rank, method, mean, low, high, seeds."""
+    return pd.DataFrame(
+        [
+            {
+                "task": task,
+                "rank": i + 1,
+                "method": s.method,
+                "final_success_mean": s.mean,
+                "ci_low": s.low,
+                "ci_high": s.high,
+                "n_seeds": s.n_seeds,
+            }
+            for task, rs in ranked.items()
+            for i, s in enumerate(rs)
+        ]
+    )

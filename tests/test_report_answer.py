@@ -1,0 +1,57 @@
+"""The report's first section: methods ranked by final success with intervals, and one sentence per task
+that says who wins, by how much and how sure ("within noise" when the difference's interval spans 0)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from hero_bench.reports.answer import compare, sentence, standings
+
+
+def finals(rates: dict[str, list[float]], task: str = "toy-mountain", n_eval: int = 64) -> pd.DataFrame:
+    """Final-epoch rows (one per seed) as results tables hold them; an earlier epoch that must be ignored."""
+    rows = []
+    for label, per_seed in rates.items():
+        for seed, rate in enumerate(per_seed):
+            base = {"task": task, "label": label, "method": label, "seed": seed, "n_eval": n_eval}
+            rows += [{**base, "epoch": 0, "success_rate": 0.0}, {**base, "epoch": 3, "success_rate": rate}]
+    return pd.DataFrame(rows)
+
+
+def test_methods_are_ranked_by_final_success_with_intervals_around_the_mean():
+    ranked = standings(finals({"sd-pretrained": [0.3, 0.32, 0.28], "hero": [0.8, 0.85, 0.75], "d3po": [0.5] * 3}))
+    (rows,) = ranked.values()
+    assert [s.method for s in rows] == ["hero", "d3po", "sd-pretrained"]
+    for s in rows:
+        assert s.low < s.mean < s.high and s.n_seeds == 3
+    assert rows[0].mean == pytest.approx(0.8) and rows[0].cell().startswith("hero 0.80\u00a0[")
+
+
+def test_the_interval_counts_the_evaluation_images_as_well_as_the_seeds():
+    """Seeds that agree exactly still leave the uncertainty of a finite evaluation batch."""
+    few = standings(finals({"hero": [0.5, 0.5, 0.5]}, n_eval=16))["toy-mountain"][0]
+    many = standings(finals({"hero": [0.5, 0.5, 0.5]}, n_eval=1024))["toy-mountain"][0]
+    assert few.high - few.low > 0.15 and many.high - many.low < 0.06
+
+
+def test_a_clear_gap_is_a_win_with_its_interval_and_an_overlap_is_within_noise():
+    ranked = {s.method: s for s in standings(finals({"hero": [0.8, 0.82, 0.78], "d3po-style": [0.55, 0.6, 0.5],
+                                                     "hero-binary": [0.75, 0.85, 0.8]}))["toy-mountain"]}  # fmt: skip
+    win = compare(ranked["hero"], ranked["d3po-style"])
+    m = re.fullmatch(r"hero beats d3po-style by \+0\.25 \(95% CI \+([\d.]+) to \+([\d.]+)\)", win)
+    assert m and 0 < float(m[1]) < 0.25 < float(m[2]), win
+    tie = compare(ranked["hero"], ranked["hero-binary"])
+    assert tie.startswith("hero and hero-binary are within noise (+0.00, 95% CI -"), tie
+
+
+def test_the_sentence_is_about_hero_against_the_best_other_and_the_pretrained_model():
+    ranked = standings(finals({"dreambooth": [0.95, 0.93, 0.97], "hero": [0.6, 0.62, 0.58],
+                               "sd-pretrained": [0.3, 0.32, 0.28]}))["toy-mountain"]  # fmt: skip
+    text = sentence("toy-mountain", ranked)
+    assert text.startswith("**toy-mountain**: dreambooth beats hero by +0.35 (95% CI +")
+    assert "; hero beats sd-pretrained by +0.30 (95% CI +" in text and text.endswith(").")
+    alone = sentence("toy-hand", standings(finals({"hero": [0.4]}, task="toy-hand"))["toy-hand"])
+    assert alone == "**toy-hand**: only hero was run (0.40)."
