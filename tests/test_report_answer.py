@@ -55,3 +55,12 @@ def test_the_sentence_is_about_hero_against_the_best_other_and_the_pretrained_mo
     assert "; hero beats sd-pretrained by +0.30 (95% CI +" in text and text.endswith(").")
     alone = sentence("toy-hand", standings(finals({"hero": [0.4]}, task="toy-hand"))["toy-hand"])
     assert alone == "**toy-hand**: only hero was run (0.40)."
+
+
+def test_heros_lora_only_row_is_ranked_but_is_not_its_rival():
+    from hero_bench.metrics.lora_only import lora_only_label
+
+    ranked = standings(finals({"hero": [0.9, 0.88, 0.92], lora_only_label("hero"): [0.5, 0.52, 0.48],
+                               "d3po-style": [0.4, 0.42, 0.38]}))["toy-mountain"]  # fmt: skip
+    assert [s.method for s in ranked] == ["hero", lora_only_label("hero"), "d3po-style"]
+    assert sentence("toy-mountain", ranked).startswith("**toy-mountain**: hero beats d3po-style by +0.50 (95% CI +")

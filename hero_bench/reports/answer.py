@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hero_bench.metrics.curves import EfficiencyRatio
+from hero_bench.metrics.lora_only import LORA_ONLY
 from hero_bench.reports import tables
 from hero_bench.reports.content import Section, Table
 
@@ -75,15 +76,17 @@ def compare(a: Standing, b: Standing) -> str:
 
 def sentence(task: str, ranked: Sequence[Standing]) -> str:
     """Who wins on `task`, by how much and how sure: the reference method (HERO) against the best other
-    method, and against the pretrained model when that is a different method."""
-    if len(ranked) == 1:
-        return f"**{task}**: only {ranked[0].method} was run ({ranked[0].mean:.2f})."
-    by_name = {s.method: s for s in ranked}
-    ref = next((by_name[m] for m in REFERENCES if m in by_name), ranked[0])
-    place = ranked.index(ref)  # the table shows the rank; the sentence says the margins
-    clauses = [compare(ref, ranked[1]) if place == 0 else compare(ranked[0], ref)]
+    method, and against the pretrained model when that is a third method. HERO's LoRA-only row is a view of
+    HERO's own runs, not a rival: it stays in the ranking table and out of the sentence."""
+    rivals = [s for s in ranked if not s.method.endswith(LORA_ONLY)]
+    if len(rivals) == 1:
+        return f"**{task}**: only {rivals[0].method} was run ({rivals[0].mean:.2f})."
+    by_name = {s.method: s for s in rivals}
+    ref = next((by_name[m] for m in REFERENCES if m in by_name), rivals[0])
+    best_other = next(s for s in rivals if s is not ref)
+    clauses = [compare(ref, best_other) if ref.mean >= best_other.mean else compare(best_other, ref)]
     base = by_name.get(BASELINE)
-    if base is not None and base is not ref and base is not ranked[0] and not (place == 0 and base is ranked[1]):
+    if base is not None and base is not ref and base is not best_other:
         clauses.append(compare(ref, base))
     return f"**{task}**: " + "; ".join(clauses) + "."
 
