@@ -149,7 +149,8 @@ def _batches(images: int, unet_batch: int) -> list[int]:
 def format_line(r: dict[str, Any]) -> str:
     """One human-readable line per preset (the JSON keeps every figure)."""
     stages = r["stages_s"]
-    top = sorted(((v, k) for k, v in stages.items() if k not in ("update",)), reverse=True)[:4]
+    inner = {"embedding_fit", "reward", "ddpo_update"} & set(stages)  # HERO's parts of `update`
+    top = sorted(((v, k) for k, v in stages.items() if not (inner and k == "update")), reverse=True)[:4]
     parts = ", ".join(f"{k} {v:.0f}s" for v, k in top)
     return (
         f"{r['preset']:<14} run {r['run_wall_s']:.0f}s = {r['ratio_wall']:.2f}x the floor "
