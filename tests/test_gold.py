@@ -1,0 +1,88 @@
+"""The simulated judge agrees with a person's labels of *generated* toy images (the shipped gold set).
+
+The parser is exact on renders; this is the evidence that it is right where every success rate is measured,
+on images the tiny Stable Diffusion generated. A parser change that breaks it fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from hero_bench.oracles.gold import GOLD_DIR, gold_scores, judge_gold, load_labels
+from hero_bench.oracles.simulated import SimulatedOracle
+
+TOY_TASKS = {"toy-hand", "toy-blue-circle", "toy-black-cat", "toy-narcissus", "toy-mountain", "toy-safety"}
+
+
+@pytest.fixture(scope="module")
+def judged():
+    return judge_gold(SimulatedOracle(seed=0), GOLD_DIR)
+
+
+def test_the_gold_set_covers_every_toy_task_and_two_other_prompts():
+    labels = load_labels(GOLD_DIR)
+    counts = labels.groupby("task").size()
+    assert TOY_TASKS <= set(counts.index) and len(set(counts.index) - TOY_TASKS) >= 2
+    assert (counts >= 64).all(), counts.to_dict()
+    for task, rows in labels.groupby("task"):
+        assert all((GOLD_DIR / str(task) / f).exists() for f in rows["file"])
+        assert set(rows["split"]) == {"dev", "heldout"}
+
+
+FLOOR = 0.75
+"""The judge's measured agreement on every gold task (Dec 2026: 0.78-1.00, docs/toyworld.md), less a margin:
+a parser change that makes any task worse than this fails here."""
+
+
+def test_judge_agreement_does_not_fall_below_its_measured_level(judged):
+    low = {s.task: round(s.agreement, 3) for s in gold_scores(judged) if s.split == "all" and s.agreement < FLOOR}
+    assert not low, f"gold agreement fell below {FLOOR}: {low}"
+
+
+@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: agreement 0.78-0.94 on 7 of 8 gold tasks")
+@pytest.mark.parametrize("split", ["heldout", "all"])
+def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
+    low = {}
+    for s in gold_scores(judged):
+        if s.split != split:
+            continue
+        recall_ok = math.isnan(s.recall) or s.recall >= 0.90
+        if s.agreement < 0.95 or not recall_ok:
+            low[s.task] = (round(s.agreement, 3), round(s.recall, 3), s.n)
+    assert not low, f"gold agreement < 0.95 or recall < 0.90 ({split}): {low}"
+
+
+def test_calibrate_gold_prints_scores_as_json():
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hero_bench.cli",
+            "calibrate",
+            "--oracle",
+            "simulated",
+            "--gold",
+            str(GOLD_DIR),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    tasks = {row["task"] for row in out["scores"]}
+    assert TOY_TASKS <= tasks
+
+
+def test_a_folder_without_labels_is_a_one_line_error(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "hero_bench.cli", "calibrate", "--oracle", "simulated", "--gold", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "labels.csv" in r.stderr and "Traceback" not in r.stderr
