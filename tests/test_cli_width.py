@@ -12,13 +12,15 @@ from rich.console import Console
 
 from hero_bench.cli.grid import summary_table
 
+LORA = "hero, LoRA only (N(0,I) noise)"  # the long label `run` prints for HERO's fine-tuned model alone
+
 
 def results() -> pd.DataFrame:
     """A results table as `run` writes it: two methods, three seeds, three epochs."""
     rows = []
     for seed, curve in enumerate([(0.2, 0.4, 0.6), (0.2, 0.6, 0.7), (0.1, 0.2, 0.3)]):
         for epoch, rate in enumerate(curve):
-            for method, fb in (("hero-random-noise", 64), ("ddpo-reward", 0)):
+            for method, fb in (("hero-random-noise", 64), ("ddpo-reward", 0), (LORA, 64)):
                 rows.append(dict(task="toy-blue-circle", method=method, seed=seed, epoch=epoch, success_rate=rate,
                                  feedback_used=fb * epoch, uses_feedback=fb > 0, wall_time_s=1234.0))  # fmt: skip
     return pd.DataFrame(rows)
@@ -38,8 +40,9 @@ def test_the_summary_folds_into_80_columns_without_losing_a_figure():
     for figure in ("0.533", "0.208", "96", "(2/3", "seeds)", "2)", "toy-blue-circle", "hero-random-noise"):
         assert figure in text, figure  # names stay whole, figures wrap at spaces
     assert "11106 s" not in text and "not shown to fit 80 columns: wall time (see results.csv)" in text
+    assert "hero, LoRA only" in text and "(N(0,I) noise)" in text  # a long label wraps at its spaces
     wide = rendered(160)
-    assert "11106 s" in "\n".join(wide) and len(lines) > len(wide)  # wide enough: every column, a line per row
+    assert "11106 s" in "\n".join(wide) and len(wide) == 4 + 3 + 1  # title, header, a line per row, bottom
 
 
 def test_a_very_narrow_width_drops_more_and_then_folds_names():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.table import Table
 
@@ -186,12 +186,15 @@ def summary_table(table: pd.DataFrame, target: float, title: str, width: int | N
     summary = summarise(table, target)
     columns = ["task", "method", "seeds", "final success", "feedback used", f"feedback to {target:.2f}", "wall time"]
     rows = [dict(zip(columns, _summary_cells(r), strict=True)) for r in summary.itertuples()]
+    natural = _table(title, columns, rows, whole_names=False)
+    if width is None or _width(natural, "maximum") <= width:  # fits unwrapped: nothing to decide
+        return natural
     dropped: list[str] = []
     for drop in (None, *DROPPABLE):
         if drop is not None:
             dropped.append(drop)
         t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=True)
-        if width is None or _min_width(t) <= width:
+        if _width(t, "minimum") <= width:
             break
     else:
         t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=False)
@@ -215,19 +218,27 @@ def _summary_cells(r: Any) -> list[str]:
 
 
 def _table(title: str, columns: list[str], rows: list[dict[str, str]], whole_names: bool) -> Table:
+    """Task and method columns get the fixed width of their longest word, so that no word is cut (a long
+    label wraps at its spaces); rich then shrinks only the other columns, whose figures wrap at spaces."""
     t = Table(title=title)
-    for col in columns:  # rich's collapse shrinks only wrapping columns: names marked no_wrap stay whole
-        t.add_column(col, overflow="fold", no_wrap=whole_names and col in ("task", "method"))
+    for col in columns:
+        width = None
+        if whole_names and col in ("task", "method"):
+            cells = [col, *(r[col] for r in rows)]
+            width = max(len(w) for c in cells for w in c.split())  # "hero, LoRA only (N(0,I) noise)" wraps
+        t.add_column(col, overflow="fold", width=width)
     for r in rows:
         t.add_row(*(r[c] for c in columns))
     return t
 
 
-def _min_width(table: Table) -> int:
-    """The narrowest the table can be drawn (rich's own measure, not clamped to the console)."""
+def _width(table: Table, which: Literal["minimum", "maximum"]) -> int:
+    """The narrowest the table can be drawn, or its width with no cell wrapped (rich's own measure, not
+    clamped to the console)."""
     from rich.measure import Measurement
 
-    return Measurement.get(console, console.options.update(max_width=10_000), table).minimum
+    measure = Measurement.get(console, console.options.update(max_width=10_000), table)
+    return measure.minimum if which == "minimum" else measure.maximum
 
 
 def executor_choice(executor: str, address: str | None, run_cpus: float | None, run_gpus: float | None) -> bool:
