@@ -64,3 +64,21 @@ def test_heros_lora_only_row_is_ranked_but_is_not_its_rival():
                                "d3po-style": [0.4, 0.42, 0.38]}))["toy-mountain"]  # fmt: skip
     assert [s.method for s in ranked] == ["hero", lora_only_label("hero"), "d3po-style"]
     assert sentence("toy-mountain", ranked).startswith("**toy-mountain**: hero beats d3po-style by +0.50 (95% CI +")
+
+
+def test_the_ratio_cell_names_each_rival_at_its_final_success_and_at_the_target():
+    from hero_bench.metrics.curves import EfficiencyRatio
+    from hero_bench.metrics.lora_only import lora_only_label
+    from hero_bench.reports.answer import _ratio_cell
+
+    nan = float("nan")
+
+    def ratio(b: str, target: float, ratio: float, why: str = "") -> EfficiencyRatio:
+        return EfficiencyRatio("t", "hero", b, target, 32.0, 32.0 * ratio, ratio, ratio / 2, ratio * 2, 100, 90, why)
+
+    at_final = [ratio("d3po-style", 0.6, 4.0), ratio("dreambooth", 0.3, nan, "no gain to match"),
+                ratio(lora_only_label("hero"), 0.5, 1.0)]  # fmt: skip
+    to_target = [ratio("d3po-style", 0.5, 2.0), ratio("dreambooth", 0.5, nan)]
+    cell = _ratio_cell("t", at_final, to_target).replace("\u00a0", " ")
+    assert cell.splitlines() == ["d3po-style: 4.0x [2.0, 8.0] · 2.0x [1.0, 4.0]",
+                                 "dreambooth: none (no gain) · none (not reached)"]  # fmt: skip

@@ -106,9 +106,10 @@ def _ratio(r: EfficiencyRatio) -> str:
 
 
 def _ratio_cell(task: str, at_final: Sequence[EfficiencyRatio], to_target: Sequence[EfficiencyRatio]) -> str:
-    """One line per comparator B: the ratio at B's own final success, then at the fixed target."""
-    finals = {r.method_b: r for r in at_final if r.task == task}
-    targets = {r.method_b: r for r in to_target if r.task == task}
+    """One line per comparator B: the ratio at B's own final success, then at the fixed target. HERO's
+    LoRA-only row is left to the efficiency section: it is HERO's own runs, not another method."""
+    finals = {r.method_b: r for r in at_final if r.task == task and not r.method_b.endswith(LORA_ONLY)}
+    targets = {r.method_b: r for r in to_target if r.task == task and not r.method_b.endswith(LORA_ONLY)}
     lines = []
     for b in sorted(set(finals) | set(targets)):
         parts = [_ratio(x) if x is not None else "—" for x in (finals.get(b), targets.get(b))]
