@@ -322,6 +322,7 @@ def quick_config(seed: int = 0) -> TrainConfig:
         unet_channels=(32, 32, 32),
         unet_steps=2,
         unet_batch=8,
+        decoder_steps=2,
         vae_eval_every=0,
         threads=1,
         log_every=1,
@@ -332,5 +333,6 @@ def expected_steps_hint(cfg: TrainConfig) -> str:
     """A one-line summary printed before training starts."""
     return (
         f"tokenizer + CLIP {cfg.clip_steps} steps and VAE {cfg.vae_steps} steps (side by side), then UNet "
-        f"{cfg.unet_steps} steps, on {cfg.n_examples} seeded scenes (seed {cfg.seed}), {cfg.threads} thread(s) each"
+        f"{cfg.unet_steps} steps and decoder fine-tuning {cfg.decoder_steps} steps (each stage as asked by --stages), "
+        f"on {cfg.n_examples} seeded scenes (seed {cfg.seed}), {cfg.threads} thread(s) each"
     )
