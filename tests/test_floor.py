@@ -28,3 +28,13 @@ def test_floor_counts_every_sampled_image(tmp_path, preset, std_noise):
 def test_unknown_preset_is_named():
     with pytest.raises(ValueError, match="official-code"):
         floor_ratio("nope")
+
+
+def test_bench_names_the_valid_presets_for_an_unknown_one():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "hero_bench.cli", "bench", "--preset", "paper,nope"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "nope" in r.stderr and "official-code" in r.stderr and "Traceback" not in r.stderr

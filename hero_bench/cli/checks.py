@@ -18,11 +18,22 @@ def bench_cmd(
     task: Annotated[str, typer.Option("--task", help="Task of the full run.")] = "toy-black-cat",
     budget: Annotated[int, typer.Option("--budget", help="Feedback budget of the full run.")] = 512,
     batch: Annotated[int, typer.Option("--batch", help="Images per epoch of the full run.")] = 64,
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset", help="Full runs to time against their sampling floor: paper,official-code,d3po-style."
+        ),
+    ] = "paper",
 ) -> None:
-    """Print speed and memory figures as JSON: sampler vs diffusers' pipeline, and a full toy HERO run."""
+    """Print speed and memory figures as JSON: sampler vs diffusers' pipeline, and each full run as a multiple of
+    its sampling floor (the same images sampled by the plain pipeline call, docs/speed.md)."""
     from hero_bench import bench
+    from hero_bench.floor import BENCH_PRESETS
 
-    bench.main(full=full, task=task, budget=budget, batch=batch)
+    unknown = [p for p in preset.split(",") if p.strip() not in BENCH_PRESETS]
+    if unknown:
+        fail(f"unknown --preset {', '.join(unknown)}; valid: {', '.join(BENCH_PRESETS)}")
+    bench.main(full=full, presets=preset, task=task, budget=budget, batch=batch)
 
 
 def gpu_check_cmd(
