@@ -36,7 +36,13 @@ class Hero(LoraDDPOMethod):
         self.hero = ctx.config.hero
         self.noise = HeroNoiseSampler(ctx.latent_shape, self.hero, seed=ctx.config.seed)
         needs_embedder = self.hero.reward_design in ("best", "positives")
-        self.embedder = FeedbackEmbedder(self.hero, ctx.latent_shape, seed=ctx.config.seed) if needs_embedder else None
+        # On the pipeline's device: on a GPU the triplet fit would otherwise run on the CPU (issue 15's GPU check).
+        device = ctx.pipe.unet.device  # type: ignore[attr-defined]  # diffusers registers components at runtime
+        self.embedder = (
+            FeedbackEmbedder(self.hero, ctx.latent_shape, seed=ctx.config.seed, device=device)
+            if needs_embedder
+            else None
+        )
 
     def initial_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.noise.sample(n)
