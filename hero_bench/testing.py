@@ -15,8 +15,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from hero_bench.toyworld.train_unet import sampling_schedule
 
 _BOS = "<|startoftext|>"
 _EOS = "<|endoftext|>"
@@ -127,14 +129,7 @@ def tiny_sd_pipeline(
             norm_num_groups=4,
             sample_size=sample_size * vae_scale_factor,
         )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sampling_schedule()  # SD v1.5's DDIM configuration, as the toy model ships it
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,

@@ -92,7 +92,10 @@ class GoldScore:
 
 
 def judge_gold(oracle: Oracle, folder: str | Path = GOLD_DIR) -> pd.DataFrame:
-    """The labels table with the oracle's verdict beside each gold label (column `judged`)."""
+    """The labels table with the oracle's verdict beside each gold label (column `judged`).
+
+    labels.csv does not record each image's prompt, so every image is judged against the task's first evaluation
+    prompt: the simulated judge ignores prompts, but a VLM judge on a multi-prompt task (toy-safety) sees that one."""
     folder = Path(folder)
     table = load_labels(folder)
     parts = []
