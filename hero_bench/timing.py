@@ -98,8 +98,10 @@ class StageTimer:
         return {k: round(v, digits) for k, v in self.seconds.items()}
 
     def take_columns(self) -> dict[str, float]:
-        """{"time_<stage>_s": seconds} of every stage recorded so far, then start afresh."""
-        columns = {f"{TIME_PREFIX}{k}_s": round(v, 3) for k, v in self.seconds.items()}
+        """{"time_<stage>_s": seconds} of every stage recorded so far, then start afresh. Kept to the
+        microsecond: a stage that ran but returned at once (HERO's update on a batch with no good image) must
+        still read as run (> 0), not as 0.000."""
+        columns = {f"{TIME_PREFIX}{k}_s": round(v, 6) for k, v in self.seconds.items()}
         self.seconds.clear()
         self.peak_bytes.clear()
         self.calls.clear()
