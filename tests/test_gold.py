@@ -34,17 +34,28 @@ def test_the_gold_set_covers_every_toy_task_and_two_other_prompts():
         assert set(rows["split"]) == {"dev", "heldout"}
 
 
-FLOOR = 0.75
-"""The judge's measured agreement on every gold task (Dec 2026: 0.78-1.00, docs/toyworld.md), less a margin:
-a parser change that makes any task worse than this fails here."""
+MEASURED = {
+    "toy-hand": 0.922,
+    "toy-blue-circle": 0.906,
+    "toy-black-cat": 0.953,
+    "toy-narcissus": 0.984,
+    "toy-mountain": 1.0,
+    "toy-safety": 0.953,
+    "two-red-squares": 0.922,
+    "green-circle-in-box": 0.828,
+}
+"""The judge's agreement on all 64 images of each gold task after the Dec 2026 parser tuning on the dev half
+(docs/toyworld.md). A parser change that costs any task more than three images (0.05) fails here."""
 
 
 def test_judge_agreement_does_not_fall_below_its_measured_level(judged):
-    low = {s.task: round(s.agreement, 3) for s in gold_scores(judged) if s.split == "all" and s.agreement < FLOOR}
-    assert not low, f"gold agreement fell below {FLOOR}: {low}"
+    scores = {s.task: s.agreement for s in gold_scores(judged) if s.split == "all"}
+    assert set(MEASURED) <= set(scores)
+    low = {t: round(scores[t], 3) for t, level in MEASURED.items() if scores[t] < level - 0.05}
+    assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: agreement 0.78-0.94 on 7 of 8 gold tasks")
+@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.75-0.97, recall 0.25-1.0")
 @pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -14,11 +15,11 @@ from hero_bench.oracles.gold import gold_scores, judge_gold, scores_frame
 
 
 def _pct(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:.3f}"
+    return "-" if math.isnan(x) else f"{x:.2f}"
 
 
 def _ci(ci: tuple[float, float]) -> str:
-    return "-" if math.isnan(ci[0]) else f"{ci[0]:.2f}-{ci[1]:.2f}"
+    return "-" if math.isnan(ci[0]) else f"{ci[0]:.2f}-{ci[1]:.2f}".replace("0.", ".").replace("1.00", "1")
 
 
 def print_gold_report(
@@ -34,33 +35,29 @@ def print_gold_report(
             json.dumps({"oracle": oracle, "gold": str(folder), "scores": json.loads(scores.to_json(orient="records"))})
         )
         return
-    table = Table(title=f"'{oracle}' against the gold labels in {folder} (95% Wilson intervals)")
-    for col in (
-        "task",
-        "split",
-        "n",
-        "gold good",
-        "judged good",
-        "agreement",
-        "95% CI",
-        "precision",
-        "recall",
-        "95% CI",
-    ):
-        table.add_column(col, justify="left" if col in ("task", "split") else "right")
+    table = Table(
+        title=f"'{oracle}' against the gold labels in {folder} (95% Wilson intervals)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("task", "half", "n", "good", "agree", "95% CI", "prec", "recall", "95% CI"):
+        table.add_column(col, justify="left" if col in ("task", "half") else "right", no_wrap=True)
+    previous = None
     for r in scores.itertuples():
         table.add_row(
-            r.task,
-            r.split,
+            "" if r.task == previous else r.task,
+            "held" if r.split == "heldout" else r.split,
             str(r.n),
-            str(r.gold_good),
-            str(r.judged_good),
+            f"{r.gold_good}/{r.judged_good}",
             _pct(r.agreement),
             _ci(r.agreement_ci),
             _pct(r.precision),
             _pct(r.recall),
             _ci(r.recall_ci),
         )
+        previous = r.task
+    table.caption = "good: labelled good / judged good; held: the held-out half (dev: where the parser was tuned)"
     console.print(table)
     wrong = judged[judged["good"] != judged["judged"]]
     if len(wrong):

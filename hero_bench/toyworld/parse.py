@@ -30,21 +30,29 @@ from hero_bench.toyworld.scene import (
 
 MAX_COLOUR_DISTANCE = 70.0
 """Pixels farther than this (RGB Euclidean) from every palette colour are 'unknown'."""
-MIN_OBJECT_AREA = 24
-"""Smaller same-colour blobs are noise, not objects (the smallest rendered object covers ~50 px)."""
+MIN_OBJECT_AREA = 36
+"""Smaller blobs are specks, not objects: the smallest object the world draws covers 55 px, and generated
+images sprinkle ~30 px dots that a person does not count (gold dev half; 24 counted them)."""
 FOREGROUND_DISTANCE = 70.0
 """A pixel belongs to some object when it is this far (RGB) from the white background."""
 REFLECTION_DISTANCE = 35.0
 """Below the water line reflections are pale, so the threshold against the water colour is lower."""
 BROWN_DISTANCE = 50.0
 """Box-wall pixels: within this distance of the box brown."""
-TAPER_TRIANGLE = 0.65
+TAPER_TRIANGLE = 0.5
+"""A blob is a triangle when its top span is under this share of its lower span. Rendered triangles taper to
+<= 0.43 and generated ones to <= 0.40, while the rounded, slightly pointed blobs a person calls circles stay
+>= 0.59 (gold dev half); 0.65 read those as triangles."""
 CORNERS_SQUARE = 0.5
-NOTCH_EMPTY = 0.5
-"""A blob is defective when less than this share of its notch area (bottom-centre bite) is filled."""
-NOTCH_RISE = 0.15
+NOTCH_EMPTY = 0.7
+"""A blob is defective when less than this share of its notch area (bottom-centre bite) is filled. Whole
+generated squares fill >= 0.82 of it on the gold dev half; shallow generated notches leave 0.5-0.7."""
+NOTCH_RISE = 0.1
 """...or when its bottom edge rises into a dent at least this share of its height deep (a rendered notch is
-0.45 deep; a blurred but whole edge wobbles by a pixel or so)."""
+0.45 deep; a blurred but whole edge wobbles by a pixel: <= 0.05 on the gold dev half)."""
+SIDE_WALL_SHARE = 0.6
+"""A box is broken when either side wall covers less than this share of the box's height (a missing wall
+leaves the rest of the box one connected piece, so the one-piece test alone passed it)."""
 INSIDE_SHARE = 0.9
 """An object is inside the box when at least this share of its pixels lies in the interior."""
 TOLERANCE = 2
@@ -236,7 +244,11 @@ def _parse_box(brown: np.ndarray, objects: list[Obj], pixels: list[np.ndarray]) 
     for o, coords in zip(objects, pixels, strict=True):
         y, x = coords[:, 0], coords[:, 1]
         between = (x >= lo) & (x <= hi) & (y >= box.y0 - 2) & (y <= box.y1 - 1)
-        o.inside_box = bool(between.mean() >= INSIDE_SHARE and lo <= o.cx <= hi and o.cy <= box.y1 - WALL)
+        # an object that reaches a side wall's outer edge sits on the wall, however little of it lies there
+        on_outer_edge = bool(((x <= box.x0 + 1) | (x >= box.x1 - 1)).any())
+        o.inside_box = bool(
+            between.mean() >= INSIDE_SHARE and lo <= o.cx <= hi and o.cy <= box.y1 - WALL and not on_outer_edge
+        )
         in_box = (y >= box.y0) & (y <= box.y1) & (x >= box.x0) & (x <= box.x1)
         on_sides = in_box & ((x < lo) | (x > hi))
         if not o.inside_box and (on_sides.mean() >= PIERCE_SHARE or (in_box.any() and (y > box.y1).any())):
@@ -244,8 +256,17 @@ def _parse_box(brown: np.ndarray, objects: list[Obj], pixels: list[np.ndarray]) 
         walls[y[in_box], x[in_box]] = True
     labels, _ = ndimage.label(walls, structure=_EIGHT)
     wall_pieces = [k for k in np.unique(labels[brown]) if k and (brown & (labels == k)).sum() >= 8]
-    box.intact = len(wall_pieces) == 1 and not pierced
+    box.intact = len(wall_pieces) == 1 and not pierced and _has_both_side_walls(walls, box)
     return box
+
+
+def _has_both_side_walls(walls: np.ndarray, box: Box) -> bool:
+    """Whether the outermost WALL columns on each side are covered (wall, or an object resting on it) over at
+    least SIDE_WALL_SHARE of the box's height."""
+    rows = walls[box.y0 : box.y1 + 1]
+    height = box.y1 - box.y0 + 1
+    left, right = rows[:, box.x0 : box.x0 + WALL].any(1), rows[:, box.x1 - WALL + 1 : box.x1 + 1].any(1)
+    return bool(min(left.sum(), right.sum()) >= SIDE_WALL_SHARE * height)
 
 
 def _parse_water(image: np.ndarray) -> Scene:
