@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -65,3 +65,44 @@ def toy_fidelity_cmd(
         table.add_row(prop, f"{value:.4f}")
     console.print(table, soft_wrap=False)
     console.print(f"mean absolute pixel error {mae:.2f} (0-255); disagreements: {len(misses)}")
+
+
+@toy_app.command("palette")
+def toy_palette_cmd(
+    model: ModelOpt = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Generated (and rendered) images per prompt.")] = 32,
+    seed: SeedOpt = 0,
+    prompt: Annotated[
+        list[str] | None, typer.Option("--prompt", help="Prompt to measure (repeatable; default: the toy set).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Share of object pixels within a palette colour, per prompt: generated vs rendered vs VAE round trip."""
+    from hero_bench.evaluation import DEFAULT_MODEL, SamplingSettings, generate_images, seeded_noise
+    from hero_bench.models import load_pipeline
+    from hero_bench.toyworld.fidelity import round_trip
+    from hero_bench.toyworld.palette import PALETTE_PROMPTS, PaletteShare, prompt_family, rendered_images
+
+    pipe = load_pipeline(model or DEFAULT_MODEL)
+    rows: list[dict[str, Any]] = []
+    for text in prompt or list(PALETTE_PROMPTS):
+        generated = generate_images(pipe, [text] * n, seeded_noise(pipe, n, seed), SamplingSettings(), seed=seed)
+        rendered = rendered_images(text, n, seed)
+        rows.append(
+            {
+                "prompt": text,
+                "family": prompt_family(text) or "-",
+                "generated": PaletteShare.of(generated).share,
+                "rendered": PaletteShare.of(list(rendered)).share,
+                "vae_round_trip": PaletteShare.of(list(round_trip(pipe.vae, rendered)  # type: ignore[attr-defined])).share,
+            }
+        )
+    if json_out:
+        print(json.dumps({"model": str(model or DEFAULT_MODEL), "n": n, "seed": seed, "prompts": rows}))
+        return
+    table = Table(title=f"On-palette share of object pixels, {n} images per prompt (seed {seed})")
+    for col in ("prompt", "generated", "rendered", "VAE trip"):
+        table.add_column(col, justify="left" if col == "prompt" else "right", overflow="fold")
+    for r in rows:
+        table.add_row(r["prompt"], f"{r['generated']:.3f}", f"{r['rendered']:.3f}", f"{r['vae_round_trip']:.3f}")
+    console.print(table)
