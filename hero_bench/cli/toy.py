@@ -84,6 +84,7 @@ def toy_palette_cmd(
     from hero_bench.toyworld.palette import PALETTE_PROMPTS, PaletteShare, prompt_family, rendered_images
 
     pipe = load_pipeline(model or DEFAULT_MODEL)
+    vae = pipe.vae  # type: ignore[attr-defined]
     rows: list[dict[str, Any]] = []
     for text in prompt or list(PALETTE_PROMPTS):
         generated = generate_images(pipe, [text] * n, seeded_noise(pipe, n, seed), SamplingSettings(), seed=seed)
@@ -94,7 +95,7 @@ def toy_palette_cmd(
                 "family": prompt_family(text) or "-",
                 "generated": PaletteShare.of(generated).share,
                 "rendered": PaletteShare.of(list(rendered)).share,
-                "vae_round_trip": PaletteShare.of(list(round_trip(pipe.vae, rendered)  # type: ignore[attr-defined])).share,
+                "vae_round_trip": PaletteShare.of(list(round_trip(vae, rendered))).share,
             }
         )
     if json_out:
