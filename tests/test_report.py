@@ -70,6 +70,10 @@ def test_markdown_report_links_files_that_exist(runs_root, tmp_path):
     assert "hero-bench run --task toy-blue-circle --method hero --seed 2" in text
     assert (out.parent / "plots" / "success_vs_feedback.svg").exists()
     assert re.search(r"toy-blue-circle: (d3po needs [\d.]+x the feedback of hero|ratio undefined \(d3po never)", text)
+    # hero and sd-pretrained ran on the same seeds: their paired difference is reported, with its CSV
+    assert "## Paired differences" in text
+    paired = pd.read_csv(out.parent / "tables" / "paired_differences.csv")
+    assert {("hero", "sd-pretrained")} <= set(zip(paired.a, paired.b, strict=True))
 
 
 def test_html_report_is_self_contained(runs_root, tmp_path):
