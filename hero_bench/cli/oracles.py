@@ -101,16 +101,42 @@ def calibrate_cmd(
 
 
 def label_cmd(
-    task: Annotated[str, typer.Option("--task", help="Toy task whose renders you label.")] = "toy-blue-circle",
-    batches: Annotated[int, typer.Option("--batches", min=1, help="Number of batches.")] = 3,
+    task: Annotated[str, typer.Option("--task", help="Task (name or YAML) the images are labelled for.")] = (
+        "toy-blue-circle"
+    ),
+    batches: Annotated[int, typer.Option("--batches", min=1, help="Number of practice batches.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 8,
     seed: SeedOpt = 0,
     store: Annotated[Path, typer.Option("--store", help="SQLite label file.")] = Path("runs/human_labels.sqlite"),
     host: Annotated[str, typer.Option("--host", help="Serve on this address (not 127.0.0.1: exposed).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port of the labelling page (0: any free port).")] = 8765,
+    folder: Annotated[
+        Path | None, typer.Option("--folder", help="Label these PNGs (e.g. from `hero-bench generate`), not renders.")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Gold labels CSV to write (default: labels.csv beside --folder).")
+    ] = None,
 ) -> None:
-    """Practise the labelling page on toy renders (no model); rerunning resumes at the first unlabelled batch."""
+    """Practise the labelling page on toy renders, or label a folder of generated images into gold labels
+    (--folder); rerunning resumes at the first unlabelled batch."""
     from hero_bench.oracles.human.practice import run_practice
+
+    if folder is not None:
+        from hero_bench.oracles.human.label_folder import label_folder
+
+        target = export or folder.resolve().parent / "labels.csv"
+        rows = label_folder(
+            folder,
+            task,
+            target,
+            batch_size,
+            store,
+            host,
+            port,
+            announce=lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True),
+        )
+        console.print(f"done: {int(rows['good'].sum())} of {len(rows)} images labelled good; labels in {target}")
+        return
 
     records = run_practice(
         task,
