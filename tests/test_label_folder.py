@@ -22,6 +22,7 @@ def _folder(tmp_path, n=5):
     rng = np.random.default_rng(0)
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    Image.new("RGB", (8, 8)).save(folder / "contact_sheet.png")  # written by `hero-bench generate`: not labelled
     return folder
 
 

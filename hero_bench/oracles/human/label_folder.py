@@ -22,14 +22,16 @@ from hero_bench.oracles.human.serve import LOOPBACK
 from hero_bench.tasks.loader import load_task
 
 LABEL_COLUMNS = ["task", "file", "good", "split"]
+CONTACT_SHEET = "contact_sheet"
 
 
 def folder_images(folder: str | Path) -> list[Path]:
-    """The folder's PNGs in name order (the order `hero-bench generate` numbers them)."""
+    """The folder's PNGs in name order (the order `hero-bench generate` numbers them), less the contact sheet
+    that `generate` writes beside them (it shows the judge's verdicts)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise HeroBenchError(f"{folder} is not a folder: pass --folder with the images to label")
-    files = sorted(folder.glob("*.png"))
+    files = sorted(p for p in folder.glob("*.png") if not p.name.startswith(CONTACT_SHEET))
     if not files:
         raise HeroBenchError(f"{folder} holds no .png images: generate some with `hero-bench generate --out {folder}`")
     return files
