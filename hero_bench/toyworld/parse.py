@@ -43,6 +43,9 @@ TAPER_TRIANGLE = 0.5
 """A blob is a triangle when its top span is under this share of its lower span. Rendered triangles taper to
 <= 0.43 and generated ones to <= 0.40, while the rounded, slightly pointed blobs a person calls circles stay
 >= 0.59 (gold dev half); 0.65 read those as triangles."""
+REFLECTION_TAPER_TRIANGLE = 0.65
+"""The same rule for reflections: pale, blurred, upside-down triangles taper only to 0.5-0.65 after the VAE,
+so 0.5 read 1 in 10 of them as circles (round trip of rendered water scenes)."""
 CORNERS_SQUARE = 0.5
 NOTCH_EMPTY = 0.7
 """A blob is defective when less than this share of its notch area (bottom-centre bite) is filled. Whole
@@ -141,12 +144,12 @@ def _bottom_dent(crop: np.ndarray) -> float:
     return float(np.sort(depth)[-2]) / h
 
 
-def classify_shape(blob: np.ndarray) -> tuple[str, bool]:
+def classify_shape(blob: np.ndarray, taper_triangle: float = TAPER_TRIANGLE) -> tuple[str, bool]:
     """(shape, defect) of one blob: triangles taper, squares fill their corners, circles neither;
     an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
-    if f["taper"] < TAPER_TRIANGLE:
+    if f["taper"] < taper_triangle:
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square"
@@ -174,7 +177,12 @@ def _foreground(
 
 
 def _objects_in(
-    image: np.ndarray, fg: np.ndarray, dist: np.ndarray, palette: np.ndarray, names: list[str]
+    image: np.ndarray,
+    fg: np.ndarray,
+    dist: np.ndarray,
+    palette: np.ndarray,
+    names: list[str],
+    taper_triangle: float = TAPER_TRIANGLE,
 ) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float, np.ndarray]]:
     """(shape, colour, defect, bbox, cx, cy, pixel coords) for each sizeable foreground blob.
 
@@ -190,7 +198,7 @@ def _objects_in(
         core = ndimage.binary_erosion(blob)
         pixels = image[core if core.sum() >= 6 else blob].astype(np.float32)
         colour = names[int(np.linalg.norm(palette - np.median(pixels, 0), axis=1).argmin())]
-        shape, defect = classify_shape(blob)
+        shape, defect = classify_shape(blob, taper_triangle)
         found.append((shape, colour, defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2, r.coords))
     return found
 
@@ -281,7 +289,9 @@ def _parse_water(image: np.ndarray) -> Scene:
     ]
     reflections = [
         Reflection(s, c, cx, cy + wl, float(max(b[2] - b[0], b[3] - b[1]) + 1))  # type: ignore[arg-type]
-        for s, c, _d, b, cx, cy, _ in _objects_in(image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES)
+        for s, c, _d, b, cx, cy, _ in _objects_in(
+            image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES, REFLECTION_TAPER_TRIANGLE
+        )
     ]
     return Scene("water", objects, water_line=wl, reflections=reflections)
 
