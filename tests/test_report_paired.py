@@ -28,3 +28,20 @@ def test_no_difference_is_within_noise_and_only_shared_seeds_count():
     (row,) = paired_differences(df, pairs=[("hero", "d3po-style"), ("hero", "absent")]).to_dict("records")
     assert row["n_seeds"] == 3 and row["difference"] == 0.0
     assert row["ci_low"] < 0 < row["ci_high"] and row["verdict"] == "within noise"
+
+
+def test_by_default_every_hero_label_is_paired_with_the_baselines_that_ran():
+    lora = "hero, LoRA only (N(0,I) noise)"
+    df = pd.DataFrame(
+        _rows("hero", [0.5])
+        + _rows(lora, [0.3])
+        + _rows("hero timestep_selection=all", [0.6])
+        + _rows("sd-pretrained", [0.3])
+        + _rows("dreambooth", [0.4])
+    )
+    pairs = set(zip(*paired_differences(df)[["a", "b"]].to_dict("list").values(), strict=True))
+    assert pairs == {
+        ("hero", "sd-pretrained"),
+        (lora, "sd-pretrained"),
+        ("hero timestep_selection=all", "sd-pretrained"),
+    }

@@ -15,18 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hero_bench.metrics.lora_only import lora_only_label
 from hero_bench.reports import tables
 from hero_bench.reports.content import Section, Table
 
-DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
-    ("hero", "sd-pretrained"),
-    ("hero", "d3po-style"),
-    (lora_only_label("hero"), "sd-pretrained"),
-    (lora_only_label("hero"), "d3po-style"),
-)
-"""HERO against the pretrained model and against the online-DPO baseline, with its noise (as the paper
-evaluates) and with its LoRA alone on the baselines' N(0, I) noises."""
+BASELINES = ("sd-pretrained", "d3po-style")
+
+
+def default_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """Every HERO label (HERO, its variants and settings, each also as "LoRA only" on the baselines' N(0, I)
+    noises) against the pretrained model and the online-DPO baseline, where they ran."""
+    heroes = sorted(str(label) for label in set(labels) if str(label).startswith("hero"))
+    return [(a, b) for a in heroes for b in BASELINES if b in set(labels)]
 
 
 def _draws(p: np.ndarray, n: np.ndarray | None, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -36,11 +35,12 @@ def _draws(p: np.ndarray, n: np.ndarray | None, picks: np.ndarray, rng: np.rando
 
 
 def paired_differences(
-    df: pd.DataFrame, pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, n_boot: int = 4000, seed: int = 0
+    df: pd.DataFrame, pairs: Sequence[tuple[str, str]] | None = None, n_boot: int = 4000, seed: int = 0
 ) -> pd.DataFrame:
     """Per task and pair (a, b) that both ran: mean over shared seeds of a's final success minus b's, with a
     95% paired bootstrap interval. `df` is a results table with a `label` column (the report's)."""
     fin = tables.final_rows(df)
+    pairs = default_pairs(fin["label"].astype(str).tolist()) if pairs is None else pairs
     rng = np.random.default_rng(seed)
     rows = []
     for task, part in fin.groupby("task", sort=True):
