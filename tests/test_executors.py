@@ -123,11 +123,11 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
     """SIGKILL the worker running HERO after its first checkpoint: Ray retries the run, which resumes. Then
     Ctrl-C the command: it cancels HERO, keeps the finished SD-pretrained run, and exits 130. Re-issuing the
     command reuses SD-pretrained and finishes HERO; its table and feedback.jsonl equal an uninterrupted run's."""
-    hero_cfg = _cfg("toy-hand", "hero", budget=16)
+    hero_cfg = _cfg("toy-hand", "hero", budget=32)  # 8 epochs: after the retry's checkpoint, several remain
     run_many([hero_cfg], tmp_path / "whole", progress=False)
 
     out = tmp_path / "grid"
-    command = _ray_grid(out, "toy-hand", "hero,sd-pretrained", "--budget", "16")
+    command = _ray_grid(out, "toy-hand", "hero,sd-pretrained", "--budget", "32")
     hero, pretrained = out / "toy-hand" / "hero" / "seed0", out / "toy-hand" / "sd-pretrained" / "seed0"
     with open(tmp_path / "stderr.txt", "w") as err:
         proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
@@ -164,7 +164,7 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
     pd.testing.assert_frame_equal(t_whole, t_grid)
     assert log_whole == log_grid
     labels = [json.loads(x) for x in log_grid.splitlines()]
-    assert sorted((x["epoch"], x["index"]) for x in labels) == [(e, i) for e in range(1, 5) for i in range(4)]
+    assert sorted((x["epoch"], x["index"]) for x in labels) == [(e, i) for e in range(1, 9) for i in range(4)]
 
 
 def test_a_run_killed_before_its_first_checkpoint_restarts_cleanly(tmp_path, monkeypatch):
