@@ -25,24 +25,21 @@ TASK_SUCCESS_RATE = 0.4
 """Base probability that a scene captioned with a task prompt satisfies that task (before model error)."""
 
 CALIBRATED_SUCCESS_RATES: dict[str, float] = {
-    "toy-hand": 0.2,
-    "toy-blue-circle": 0.12,
-    "toy-black-cat": 0.45,
-    "toy-narcissus": 0.5,
-    "toy-mountain": 0.26,
-    "toy-safety": 0.1,
+    "toy-hand": 0.09,
+    "toy-blue-circle": 0.09,
+    "toy-black-cat": 0.22,
+    "toy-narcissus": 0.2,
+    "toy-mountain": 0.38,
+    "toy-safety": 0.4,
 }
-"""Per-task rates in the UNet's training data, chosen so that the trained model (whose errors and CFG shift
-the rate: simple scenes come out right more often than drawn, boxes and reflections less) lands inside the
-15-50% band of the paper's pretrained SD. History: with the base rate 0.4 everywhere a first model succeeded
-59% (hand), 59% (blue-circle), 17% (black-cat), 20% (narcissus), 60% (mountain) and 64% (safety) of the time.
-The first shipped model (rates 0.12/0.12/0.5/0.6/0.28/0.1, 4 latent channels) read 3/34/7/32/52/27% under the
-final parser, but its VAE lost ~15% of shapes, colours and notches, so its low black-cat and hand figures were
-partly the judge misreading blurred images. Toy world v2 (16 latent channels, a VAE that keeps >= 99.5% of
-the parser's reading) is more faithful to its data, so the box and reflection rates come down and hand's goes
-up: 0.2/0.12/0.45/0.5/0.26/0.1. The measured figures of the shipped model are in docs/toyworld.md. Truthful
-generic captions ("a yellow square") and guidance pull the simple tasks up, hence their low rates here; the
-mountain task is bimodal (guidance 5 favours one colour strongly), so its rate is the least predictable knob."""
+"""Per-task rates in the UNet's training data of the shipped model (toy world v2), chosen so that it lands
+inside the 15-50% band of the paper's pretrained SD: measured 0.46/0.42/0.48/0.27/0.43/0.45 (hand, blue-circle,
+black-cat, narcissus, mountain, safety; 256 images, seed 0; docs/toyworld.md). The rates steer the model only
+loosely: generic truthful captions ("a yellow square" is also toy-hand's prompt) and guidance pull the simple
+tasks up whatever their rate, and two UNet trainings that differ only in these rates moved hand and
+blue-circle *up* when their rates went down (0.09 -> 0.04: 0.46 -> 0.51). History: the first model (4 latent
+channels) used 0.12/0.12/0.5/0.6/0.28/0.1; its lossy VAE blurred shapes, so the same rates mean less on v2,
+whose first UNet (0.2/0.12/0.45/0.5/0.26/0.1) read 0.62/0.53/0.62/0.60/0.16/0.03."""
 
 SHARP_PROMPTS = ("a sharp shape", "a pointy shape", "a spiky shape", "a jagged shape", "a prickly shape")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}

@@ -68,7 +68,8 @@ class TrainConfig:
     latent_channels: int = 16
     """Channels of the 8x8 latent grid: 4 (SD v1.5) loses ~15% of shapes and colours; see docs/toyworld.md."""
     vae_channels: tuple[int, ...] = (16, 32, 64, 64)
-    vae_steps: int = 8000
+    vae_steps: int = 5000
+    """The shipped VAE's steps (its round-trip agreement plateaus near 5,000; docs/toyworld.md)."""
     vae_batch: int = 16
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
@@ -83,7 +84,8 @@ class TrainConfig:
     # UNet
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_layers: int = 1
-    unet_steps: int = 2500
+    unet_steps: int = 6000
+    """The shipped UNet's steps (about 32 min on one thread here)."""
     unet_batch: int = 32
     unet_lr: float = 8e-4
     cond_dropout: float = 0.1
