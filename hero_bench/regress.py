@@ -185,6 +185,11 @@ class Finding:
     ok: bool
     note: str = ""
 
+    def __post_init__(self) -> None:
+        # plain Python values: findings are computed with numpy and printed as JSON (`regress --json`)
+        self.ok = bool(self.ok)
+        self.reference, self.current, self.tolerance = map(float, (self.reference, self.current, self.tolerance))
+
 
 @dataclass
 class Comparison:

@@ -255,3 +255,13 @@ def test_a_skipped_ddpo_update_fails_the_check():
 def test_shuffled_rewards_fail_the_check():
     """Rewards permuted within the batch carry no information; only HERO's LoRA-only curve could show it."""
     _fails_on("shuffled-rewards", lora_only_label("hero"), "AUC")
+
+
+def test_findings_hold_plain_values_so_regress_json_prints():
+    """`hero-bench regress --json` printed a traceback: a finding's verdict was a numpy bool."""
+    import json
+
+    import numpy as np
+
+    f = regress.Finding("t", "hero", "AUC", np.float64(0.9), np.float64(0.5), np.float64(0.1), np.float64(0.4) <= 0.1)
+    assert json.loads(json.dumps(vars(f)))["ok"] is False
