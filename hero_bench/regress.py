@@ -39,8 +39,8 @@ CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_ra
 
 @dataclass(frozen=True)
 class RegressSettings:
-    """The CI-sized comparison: about a minute per HERO run on one CPU thread, and long enough (8 epochs) that
-    HERO's slow seeds catch up too, so that a HERO that stops learning falls outside the seed spread."""
+    """The CI-sized comparison: about a minute per HERO run on one CPU thread, 8 epochs long, so that a HERO
+    that stops learning falls outside the seed spread."""
 
     tasks: tuple[str, ...] = ("toy-mountain",)
     methods: tuple[str, ...] = ("hero", "sd-pretrained")
