@@ -109,8 +109,7 @@ def run_curves(
 
 # ------------------------------------------------------------------------------------------------ metrics
 def curve_metrics(curves: pd.DataFrame, budget: float, target: float) -> pd.DataFrame:
-    """Per task and method: AUC of the seed-mean curve over [0, budget] and feedback to `target` on it
-    (NaN = never reached)."""
+    """Per task and method: AUC of the seed-mean curve over [0, budget], feedback to `target` (NaN: never)."""
     auc = area_under_curve(curves, budget=budget)[["task", "method", "auc"]]
     ftt = feedback_to_target(curves, target)[["task", "method", "feedback_to_target"]]
     return auc.merge(ftt, on=["task", "method"])
