@@ -90,13 +90,15 @@ def paired_section(df: pd.DataFrame, out: Path, n_boot: int = 4000, seed: int = 
             ]
         }
     )[["task", "a", "b", "n_seeds", "a - b [95% CI]", "verdict"]]
-    sec = Section("paired", "Paired differences (same seeds, same evaluation noises)")
+    sec = Section("paired", "Paired differences (same seeds)")
     sec.tables.append(
         Table(
             "paired-table",
             shown.set_index("task"),
             "Final success of a minus b over the seeds both ran; 95% paired bootstrap over seeds and evaluation "
-            "images. 'within noise': the interval spans 0.",
+            "images. The baselines and HERO's LoRA-only rows use the same N(0, I) evaluation noises; HERO's own rows "
+            "its learned noise. With one seed the interval holds only evaluation-image noise, not seed-to-seed "
+            "spread. 'within noise': the interval spans 0.",
             "tables/paired_differences.csv",
         )
     )
