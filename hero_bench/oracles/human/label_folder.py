@@ -37,6 +37,11 @@ def folder_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def _load(path: Path) -> Image.Image:
+    with Image.open(path) as im:  # closes the file: a 512-image folder would otherwise hold 512 handles
+        return im.convert("RGB")
+
+
 def merge_labels(export: Path, rows: pd.DataFrame, task: str) -> None:
     """Write `rows` into `export`, replacing that task's earlier rows and keeping every other task's."""
     if export.exists():
@@ -75,7 +80,7 @@ def label_folder(
     try:
         for start in range(0, len(files), batch_size):
             chunk = files[start : start + batch_size]
-            fb = oracle.judge([Image.open(p).convert("RGB") for p in chunk], t)
+            fb = oracle.judge([_load(p) for p in chunk], t)
             rows += [
                 {"task": t.name, "file": p.name, "good": int(g), "split": split_of(start + i)}
                 for i, (p, g) in enumerate(zip(chunk, fb.good, strict=True))
