@@ -46,6 +46,10 @@ TAPER_TRIANGLE = 0.5
 REFLECTION_TAPER_TRIANGLE = 0.65
 """The same rule for reflections: pale, blurred, upside-down triangles taper only to 0.5-0.65 after the VAE,
 so 0.5 read 1 in 10 of them as circles (round trip of rendered water scenes)."""
+REFLECTION_ROUND_CORNERS = 0.1
+"""...unless the blob's corner cells are nearly empty: a reflected circle that the VAE pinched to a taper of
+0.54-0.64 keeps corners <= 0.08, a reflected triangle's flat top fills them to >= 0.12 (round trip of 1,500
+rendered scenes of seed 2000017, not the fidelity seed; it halved the reflection misses there, 6 -> 3)."""
 CORNERS_SQUARE = 0.5
 NOTCH_EMPTY = 0.7
 """A blob is defective when less than this share of its notch area (bottom-centre bite) is filled. Whole
@@ -149,7 +153,8 @@ def classify_shape(blob: np.ndarray, taper_triangle: float = TAPER_TRIANGLE) -> 
     an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
-    if f["taper"] < taper_triangle:
+    rounded = f["taper"] >= TAPER_TRIANGLE and f["corners"] < REFLECTION_ROUND_CORNERS  # only for reflections
+    if f["taper"] < taper_triangle and not rounded:
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square"
