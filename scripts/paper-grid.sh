@@ -4,7 +4,8 @@
 # --address). Seed by seed, so that an interrupted grid has complete seeds; re-running resumes every run where it
 # stopped and reuses finished ones. Then: hero-bench report runs/paper-grid --out docs/results/paper-grid
 #   main:      hero, d3po-style, sd-pretrained on the six toy tasks
-#   K steps:   hero with every denoising step trained (ddpo.timestep_selection=all), the candidate LoRA setting
+#   K steps:   hero with every denoising step trained (ddpo.timestep_selection=all) at the paper's lr 3e-4,
+#              and at the released code's lr 1e-3 (scripts/paper-grid-lora.yaml), the candidate LoRA settings
 set -euo pipefail
 OUT=${OUT:-runs/paper-grid}
 TASKS=toy-hand,toy-blue-circle,toy-black-cat,toy-narcissus,toy-mountain,toy-safety
@@ -12,4 +13,5 @@ COMMON=(--budget 512 --batch 64 --eval-n 64 --executor ray --run-cpus 1 --out "$
 for seed in 0 1 2 3 4; do
   hero-bench run --task "$TASKS" --method hero,d3po-style,sd-pretrained --seed-start "$seed" --seeds 1 "${COMMON[@]}"
   hero-bench run --task "$TASKS" --method hero --sweep timestep_selection=all --seed-start "$seed" --seeds 1 "${COMMON[@]}"
+  hero-bench run --config scripts/paper-grid-lora.yaml --task "$TASKS" --seed-start "$seed" --seeds 1 "${COMMON[@]}"
 done
