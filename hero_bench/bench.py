@@ -136,5 +136,5 @@ def main(full: bool = True, presets: str | list[str] = "paper", **kw) -> dict[st
     return out
 
 
-if __name__ == "__main__":  # until the CLI grows --preset: python -m hero_bench.bench paper,official-code
+if __name__ == "__main__":  # python -m hero_bench.bench paper,official-code (the same as hero-bench bench --preset)
     main(presets=sys.argv[1] if len(sys.argv) > 1 else "paper")
