@@ -5,7 +5,8 @@
 # stopped and reuses finished ones. Then: hero-bench report runs/paper-grid --out docs/results/paper-grid
 #   main:      hero, d3po-style, sd-pretrained on the six toy tasks
 #   K steps:   hero with every denoising step trained (ddpo.timestep_selection=all) at the paper's lr 3e-4,
-#              and at the released code's lr 1e-3 (scripts/paper-grid-lora.yaml), the candidate LoRA settings
+#              and at the released code's lr 1e-3 (scripts/paper-grid-lora.yaml), the candidate LoRA settings;
+#              the LoRA alone at that setting: hero-random-noise (trained and evaluated on N(0, I) noise)
 set -euo pipefail
 OUT=${OUT:-runs/paper-grid}
 TASKS=toy-hand,toy-blue-circle,toy-black-cat,toy-narcissus,toy-mountain,toy-safety
@@ -14,4 +15,6 @@ for seed in 0 1 2 3 4; do
   hero-bench run --task "$TASKS" --method hero,d3po-style,sd-pretrained --seed-start "$seed" --seeds 1 "${COMMON[@]}"
   hero-bench run --task "$TASKS" --method hero --sweep timestep_selection=all --seed-start "$seed" --seeds 1 "${COMMON[@]}"
   hero-bench run --config scripts/paper-grid-lora.yaml --task "$TASKS" --seed-start "$seed" --seeds 1 "${COMMON[@]}"
+  hero-bench run --config scripts/paper-grid-lora.yaml --method hero-random-noise --task "$TASKS" \
+      --seed-start "$seed" --seeds 1 "${COMMON[@]}"
 done
