@@ -43,6 +43,8 @@ TAPER_TRIANGLE = 0.5
 """A blob is a triangle when its top span is under this share of its lower span. Rendered triangles taper to
 <= 0.43 and generated ones to <= 0.40, while the rounded, slightly pointed blobs a person calls circles stay
 >= 0.59 (gold dev half); 0.65 read those as triangles."""
+TAPER_SMALL = 0.55
+HALVES_TRIANGLE = 0.55
 REFLECTION_TAPER_TRIANGLE = 0.65
 """The same rule for reflections: pale, blurred, upside-down triangles taper only to 0.5-0.65 after the VAE,
 so 0.5 read 1 in 10 of them as circles (round trip of rendered water scenes)."""
@@ -126,8 +128,11 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     corners = np.concatenate(
         [crop[:c, :c].ravel(), crop[:c, -c:].ravel(), crop[-c:, :c].ravel(), crop[-c:, -c:].ravel()]
     )
+    upper, lower = float(crop[: h // 2].sum()), float(crop[h - h // 2 :].sum())
+    halves = upper / max(lower, 1.0)
     return {
         "taper": min(taper, 1 / max(taper, 1e-6)),
+        "halves": min(halves, 1 / max(halves, 1e-6)),
         "corners": float(corners.mean()),
         "notch": float(crop[_notch(h, w)].mean()),
         "rise": _bottom_dent(crop),
@@ -154,7 +159,8 @@ def classify_shape(blob: np.ndarray, taper_triangle: float = TAPER_TRIANGLE) -> 
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     rounded = f["taper"] >= TAPER_TRIANGLE and f["corners"] < REFLECTION_ROUND_CORNERS  # only for reflections
-    if f["taper"] < taper_triangle and not rounded:
+    pointed = f["taper"] < taper_triangle or (f["taper"] <= TAPER_SMALL and f["halves"] < HALVES_TRIANGLE)
+    if pointed and not rounded:
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square"
