@@ -62,6 +62,13 @@ def _image_hash(img: Image.Image) -> str:
     return hashlib.sha1(img.tobytes()).hexdigest()[:16]
 
 
+def with_method_overrides(cfg: RunConfig) -> RunConfig:
+    """`cfg` with the HERO settings its method name implies (hero-random-noise: noise=random), as a run saves it;
+    comparing a requested config with a saved one goes through here too, or a finished ablation is never reused."""
+    overrides = method_overrides(cfg.method)
+    return cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)}) if overrides else cfg
+
+
 class Run:
     """One (task, method, seed) run in its folder; `execute()` runs or resumes it to the end."""
 
@@ -70,9 +77,7 @@ class Run:
         self.folder = Path(folder)
         self.progress = progress
         self.task = load_task(cfg.task)
-        overrides = method_overrides(cfg.method)
-        if overrides:
-            self.cfg = cfg = cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)})
+        self.cfg = cfg = with_method_overrides(cfg)
         self.method: Method = METHODS.create(cfg.method)
         oracle_options = {"seed": cfg.seed, **cfg.oracle_options}
         if cfg.oracle == "human":  # one label store per run folder; the page shows budget progress
@@ -318,7 +323,7 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
         saved = RunConfig(**json.loads(path.read_text())).model_dump(mode="json")
     except ValueError:
         return False
-    wanted = cfg.model_dump(mode="json")
+    wanted = with_method_overrides(cfg).model_dump(mode="json")
     saved.pop("command", None), wanted.pop("command", None)
     if saved != wanted:
         return False

@@ -92,6 +92,20 @@ def test_a_comparison_reuses_finished_runs_with_the_same_settings(tmp_path):
         run_many([_cfg("sd-pretrained", eval_n=5)], tmp_path, progress=False)
 
 
+def test_a_finished_ablation_run_is_reused_not_refused(tmp_path):
+    """An ablation's name implies HERO settings (hero-random-noise: noise=random) that its folder saves; the
+    same request again must find them equal, not fail with "already holds this run" (a re-issued grid did)."""
+    from hero_bench.runs import run_many
+
+    cfg = _cfg("hero-random-noise", budget=4)
+    run_many([cfg], tmp_path, progress=False)
+    folder = run_dir_for(tmp_path, cfg)
+    assert json.loads((folder / "config.json").read_text())["hero"]["noise"] == "random"
+    stamp = (folder / "results.csv").stat().st_mtime_ns
+    run_many([_cfg("hero-random-noise", budget=4)], tmp_path, progress=False)
+    assert (folder / "results.csv").stat().st_mtime_ns == stamp
+
+
 def test_an_edited_task_file_is_not_answered_with_old_results(tmp_path):
     """The run folder keeps the task definition it was made with; a changed task file is a new setting."""
     import hero_bench.tasks
