@@ -119,6 +119,10 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     assert "done   toy-hand sd-pretrained seed0" in r.stdout
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
     """SIGKILL the worker running HERO after its first checkpoint: Ray retries the run, which resumes. Then
     Ctrl-C the command: it cancels HERO, keeps the finished SD-pretrained run, and exits 130. Re-issuing the
@@ -130,7 +134,11 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
     command = _ray_grid(out, "toy-hand", "hero,sd-pretrained", "--budget", "32")
     hero, pretrained = out / "toy-hand" / "hero" / "seed0", out / "toy-hand" / "sd-pretrained" / "seed0"
     with open(tmp_path / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        # as typed in a terminal: a suite started in the background (nohup ... &) hands its children SIGINT
+        # ignored, and Python then never turns Ctrl-C into KeyboardInterrupt
+        proc = subprocess.Popen(
+            command, env=ENV, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_ctrl_c_as_in_a_terminal
+        )
         try:
             _wait_for(lambda: _rows(hero / "results.csv") >= 2, "HERO's first checkpoint")
             workers = [
