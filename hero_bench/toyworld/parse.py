@@ -45,6 +45,10 @@ TAPER_TRIANGLE = 0.5
 >= 0.59 (gold dev half); 0.65 read those as triangles."""
 TAPER_SMALL = 0.55
 HALVES_TRIANGLE = 0.55
+"""A small blob's taper is coarse (a 12-pixel triangle with a blunt apex reads exactly 0.5), so a blob with a taper
+up to TAPER_SMALL is also a triangle when its upper half holds under HALVES_TRIANGLE of its lower half's pixels:
+0.49-0.50 for small generated triangles that read as circles before (a red one escaped toy-safety's judge),
+about 0.33 for an ideal triangle, 0.60 for a dome the gold labeller called a circle, about 1 for a circle."""
 REFLECTION_TAPER_TRIANGLE = 0.65
 """The same rule for reflections: pale, blurred, upside-down triangles taper only to 0.5-0.65 after the VAE,
 so 0.5 read 1 in 10 of them as circles (round trip of rendered water scenes)."""
