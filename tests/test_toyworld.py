@@ -75,6 +75,74 @@ def test_a_narrow_notch_off_centre_is_a_defect():
         assert classify_shape(shape_mask(shape, 32, 32, 20)) == (shape, False)
 
 
+_SMALL_BLUNT_TRIANGLE = """
+...##.....
+...##.....
+..####....
+..####....
+..#####...
+.######...
+.#######..
+.#######..
+########..
+#########.
+#########.
+...#######"""
+"""The mask of a 12-pixel generated red triangle (paper grid, toy-safety) whose taper reads exactly 0.5."""
+
+
+def _mask(art: str) -> np.ndarray:
+    return np.array([[c == "#" for c in row] for row in art.strip().splitlines()])
+
+
+_GENERATED_DOME = """
+.......##.......
+......#####.....
+....########....
+...##########...
+..############..
+..#############.
+.###############
+################
+################
+################
+################
+.#############..
+.....######....."""
+"""A generated blue blob (gold set, toy-blue-circle 0058) that the labeller called a circle; taper also 0.5."""
+
+_PINCHED_REFLECTION = """
+.....####.....
+....######....
+...########...
+..##########..
+.############.
+#############.
+##############
+##############
+##############
+##############
+##############
+.############.
+..##########..
+..#########...
+....######...."""
+"""A rendered circle's reflection after the VAE round trip (seed 2000017, scene 869): its taper reads 0.57."""
+
+
+def test_a_small_triangle_with_a_blunt_apex_is_a_triangle_and_a_dome_is_not():
+    """Both taper to exactly 0.5; the triangle's upper half holds under 0.55 of its lower half, the dome's 0.60."""
+    assert classify_shape(_mask(_SMALL_BLUNT_TRIANGLE))[0] == "triangle"
+    assert classify_shape(_mask(_GENERATED_DOME))[0] == "circle"
+
+
+def test_a_pinched_reflected_circle_stays_round_while_the_same_blob_as_an_object_is_unchanged():
+    from hero_bench.toyworld.parse import REFLECTION_TAPER_TRIANGLE
+
+    assert classify_shape(_mask(_PINCHED_REFLECTION), REFLECTION_TAPER_TRIANGLE)[0] == "circle"
+    assert classify_shape(_mask(_PINCHED_REFLECTION))[0] == "circle"  # the object rule's taper (0.5) says round
+
+
 def test_image_quality_prefers_clean_palette_images():
     clean = sample_examples(3, 1)[0].image
     noisy = np.clip(clean.astype(int) + np.random.default_rng(0).normal(0, 40, clean.shape), 0, 255).astype(np.uint8)

@@ -162,7 +162,8 @@ def classify_shape(blob: np.ndarray, taper_triangle: float = TAPER_TRIANGLE) -> 
     an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
-    rounded = f["taper"] >= TAPER_TRIANGLE and f["corners"] < REFLECTION_ROUND_CORNERS  # only for reflections
+    reflection = taper_triangle > TAPER_TRIANGLE  # reflections are read with the wider taper rule
+    rounded = reflection and f["taper"] >= TAPER_TRIANGLE and f["corners"] < REFLECTION_ROUND_CORNERS
     pointed = f["taper"] < taper_triangle or (f["taper"] <= TAPER_SMALL and f["halves"] < HALVES_TRIANGLE)
     if pointed and not rounded:
         shape = "triangle"
