@@ -11,4 +11,5 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
-.venv/bin/python -m pytest -q "$@"
+# One worker per core (pytest-xdist); the Ray tests share one worker (`xdist_group`). `-n 0` runs in one process.
+.venv/bin/python -m pytest -q -n auto --dist loadgroup "$@"

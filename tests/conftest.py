@@ -7,6 +7,10 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: hub ids must fail fast, not retry
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread per process, here and in every `hero-bench` subprocess a test starts: the suite runs one
+# pytest-xdist worker per core (scripts/test.sh), and two intra-op threads per worker on a shared core spin
+# against each other (a CLI run measured 8x slower that way than with one thread).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -24,6 +24,9 @@ from hero_bench.runs import CHECKPOINT, Run, resume_all, run_dir_for, run_many
 from hero_bench.timing import timing_columns
 
 pytest.importorskip("ray", reason="ray is a dependency of hero-bench (pip install -e .)")
+# One xdist worker runs these in turn: the kill test finds its Ray worker by task name, which a grid started by
+# a test on another worker could also carry.
+pytestmark = pytest.mark.xdist_group("ray")
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
