@@ -7,7 +7,7 @@ whole config is snapshotted into the run folder so that `--resume` and reports k
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -44,6 +44,11 @@ class RunConfig(BaseModel):
         "evaluation noises, so that its fine-tuned model is measured apart from its noise (twice the sampling)",
     )
     lora_rank: int = Field(default=4, ge=1)
+    lora_targets: Literal["attention", "attention+conv"] = Field(
+        default="attention",
+        description="UNet layers the LoRA adapts: the attention projections (DDPO, HERO, D3PO), or also the "
+        "ResNet convolutions and transformer projections/feed-forward (models.LORA_TARGETS)",
+    )
     sample_batch_size: int = Field(default=32, ge=1, description="images per UNet call while sampling")
     preset: str = "paper"
     hero: HeroConfig = Field(default_factory=HeroConfig)

@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 LORA_CONFIG_NAME = "hero_lora_config.json"
 DEFAULT_TARGET_MODULES: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+# `RunConfig.lora_targets`: which UNet layers a method's LoRA adapts. "attention" is what DDPO, HERO and D3PO
+# release; "attention+conv" adds each ResNet's two convolutions and time projection and each transformer's
+# in/out projections and feed-forward, where a small UNet keeps most of its weights.
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "attention": DEFAULT_TARGET_MODULES,
+    "attention+conv": (
+        *DEFAULT_TARGET_MODULES, "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1", "conv2", "time_emb_proj"
+    ),
+}
 ADAPTER_NAME = "default"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

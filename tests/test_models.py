@@ -9,6 +9,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from hero_bench.models import (
+    LORA_TARGETS,
     ModelLoadError,
     attach_lora,
     has_lora,
@@ -173,6 +174,20 @@ def test_save_and_load_lora_round_trip(tmp_path, fresh_tiny_pipe):
     assert restored.unet.peft_config["default"].r == 2
     assert torch.equal(_unet_out(restored), expected)
     assert lora_parameters(restored), "loaded LoRA must stay trainable to resume training"
+
+
+def test_a_conv_lora_adapts_the_resnets_and_round_trips(tmp_path, fresh_tiny_pipe):
+    """`lora_targets: attention+conv` must reach the ResNet convolutions, and a saved run must load it whole."""
+    params = attach_lora(fresh_tiny_pipe, target_modules=LORA_TARGETS["attention+conv"])
+    names = [n for n, p in fresh_tiny_pipe.unet.named_parameters() if p.requires_grad]
+    assert any(".resnets." in n and ".conv1.lora_A" in n for n in names)
+    assert len(params) > len(attach_lora(tiny_sd_pipeline(), target_modules=LORA_TARGETS["attention"]))
+    _randomise_lora(fresh_tiny_pipe)
+    expected = _unet_out(fresh_tiny_pipe)
+    save_lora(fresh_tiny_pipe, tmp_path / "lora")
+    restored = tiny_sd_pipeline()
+    load_lora(restored, tmp_path / "lora")
+    assert torch.equal(_unet_out(restored), expected)
 
 
 def test_saved_lora_loads_with_plain_diffusers(tmp_path, fresh_tiny_pipe):

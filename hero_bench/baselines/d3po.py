@@ -37,7 +37,7 @@ from pydantic import Field
 
 from hero_bench.baselines.common import LoraOptimizer, OptimizerOptions, parse_options
 from hero_bench.methods.base import Method, RunContext
-from hero_bench.models import attach_lora, lora_disabled, save_lora
+from hero_bench.models import LORA_TARGETS, attach_lora, lora_disabled, save_lora
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise_pred
 
@@ -267,7 +267,10 @@ class D3PO(Method):
     def setup(self, ctx: RunContext) -> None:
         super().setup(ctx)
         self.options = parse_options(D3POOptions, ctx.config.method_options, self.name)
-        attach_lora(ctx.pipe, rank=ctx.config.lora_rank, init_seed=ctx.config.seed)
+        attach_lora(
+            ctx.pipe, rank=ctx.config.lora_rank, target_modules=LORA_TARGETS[ctx.config.lora_targets],
+            init_seed=ctx.config.seed,
+        )
         self.trainer = D3POTrainer(ctx.pipe, self.options, seed=ctx.config.seed)
 
     def initial_noise(self, n: int, generator: torch.Generator) -> Tensor:

@@ -37,7 +37,7 @@ from hero_bench.baselines.common import LoraOptimizer, OptimizerOptions, parse_o
 from hero_bench.errors import ConfigError
 from hero_bench.evaluation import generate_images
 from hero_bench.methods.base import Method, RunContext
-from hero_bench.models import attach_lora, lora_disabled, save_lora
+from hero_bench.models import LORA_TARGETS, attach_lora, lora_disabled, save_lora
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory, encode_prompts
 from hero_bench.tasks.base import Task
@@ -243,7 +243,7 @@ class DreamBooth(Method):
         super().setup(ctx)
         cfg = ctx.config
         self.options = parse_options(DreamBoothOptions, cfg.method_options, self.name)
-        attach_lora(ctx.pipe, rank=cfg.lora_rank, init_seed=cfg.seed)
+        attach_lora(ctx.pipe, rank=cfg.lora_rank, target_modules=LORA_TARGETS[cfg.lora_targets], init_seed=cfg.seed)
         self.trainer = DreamBoothTrainer(ctx.pipe, self.options, seed=cfg.seed)
         self.identifier = choose_identifier(ctx.pipe.tokenizer, task_words(ctx.task), self.options.identifier)
         self.prompts = ctx.task.require("dreambooth", "the dreambooth baseline").with_token(self.identifier)

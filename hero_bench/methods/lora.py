@@ -7,7 +7,7 @@ from typing import Any
 
 from hero_bench.ddpo import DDPOTrainer
 from hero_bench.methods.base import Method, RunContext
-from hero_bench.models import attach_lora, save_lora
+from hero_bench.models import LORA_TARGETS, attach_lora, save_lora
 
 
 class LoraDDPOMethod(Method):
@@ -16,7 +16,7 @@ class LoraDDPOMethod(Method):
     def setup(self, ctx: RunContext) -> None:
         super().setup(ctx)
         cfg = ctx.config
-        attach_lora(ctx.pipe, rank=cfg.lora_rank, init_seed=cfg.seed)
+        attach_lora(ctx.pipe, rank=cfg.lora_rank, target_modules=LORA_TARGETS[cfg.lora_targets], init_seed=cfg.seed)
         self.trainer = DDPOTrainer(ctx.pipe, cfg.ddpo.model_copy(update={"seed": cfg.seed}))
 
     def state_dict(self) -> dict[str, Any]:
