@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 
 from hero_bench.reports.paired import paired_differences
@@ -45,3 +48,46 @@ def test_by_default_every_hero_label_is_paired_with_the_baselines_that_ran():
         (lora, "sd-pretrained"),
         ("hero timestep_selection=all", "sd-pretrained"),
     }
+
+
+def _run_with_verdicts(root, label: str, seed: int, good: list[bool], folder: str = "eval", own_noise: bool = False):
+    """A final-epoch row whose run folder holds its per-image verdicts, as the run loop writes them."""
+    run = root / label / f"seed{seed}"
+    (run / folder / "epoch_008").mkdir(parents=True)
+    (run / folder / "epoch_008" / "verdicts.json").write_text(json.dumps({"good": good, "best": 0, "prompts": []}))
+    p = sum(good) / len(good)
+    return [
+        {"task": "t", "label": label, "seed": seed, "epoch": e, "success_rate": p if e else 0.3, "n_eval": len(good),
+         "run_dir": str(run), "own_eval_noise": own_noise}
+        for e in (0, 8)
+    ]  # fmt: skip
+
+
+def test_shared_noises_pair_the_images_so_a_few_flips_are_seen(tmp_path):
+    """A fine-tuned model that turns 6 of 64 bad images good (and no good one bad) on the noises that the
+    pretrained model also drew: the per-image pairing sees it; treating the two samples as independent cannot."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(3):
+        base = [bool(g) for g in rng.random(64) < 0.4]
+        tuned = list(base)
+        for i in [i for i, g in enumerate(base) if not g][:6]:
+            tuned[i] = True
+        rows += _run_with_verdicts(tmp_path, "sd-pretrained", seed, base)
+        rows += _run_with_verdicts(tmp_path, "hero-binary", seed, tuned)
+    df = pd.DataFrame(rows)
+    (paired,) = paired_differences(df, pairs=[("hero-binary", "sd-pretrained")]).to_dict("records")
+    assert paired["pairing"] == "images" and abs(paired["difference"] - 6 / 64) < 1e-9
+    assert paired["ci_low"] > 0 and paired["verdict"] == "a above b"
+    (apart,) = paired_differences(df.drop(columns="run_dir"), pairs=[("hero-binary", "sd-pretrained")]).to_dict(
+        "records"
+    )
+    assert apart["pairing"] == "seeds" and apart["ci_low"] < 0 < apart["ci_high"]
+
+
+def test_hero_on_its_own_noise_is_not_paired_image_by_image(tmp_path):
+    """HERO's own evaluation draws its learned noise: image i is not the pretrained model's image i."""
+    rows = _run_with_verdicts(tmp_path, "hero", 0, [True] * 40 + [False] * 24, own_noise=True)
+    rows += _run_with_verdicts(tmp_path, "sd-pretrained", 0, [True] * 30 + [False] * 34)
+    (row,) = paired_differences(pd.DataFrame(rows), pairs=[("hero", "sd-pretrained")]).to_dict("records")
+    assert row["pairing"] == "seeds"

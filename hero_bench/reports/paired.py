@@ -3,18 +3,25 @@
 Why paired: two methods run with the same seed share the seed's evaluation noises (N(0, I) draws) and its
 oracle seed, so the seed-to-seed swing that both see cancels in their difference. Each bootstrap draw resamples
 the seeds both methods ran (the same seeds for both, which is what makes it paired), then each drawn seed's
-evaluation images as a binomial draw around its success rate (independent for the two methods, so the interval
-is conservative: the per-image pairing of shared noises would narrow it further).
+evaluation images:
+- pairing "images": where both were evaluated on the same N(0, I) noises and their per-image verdicts are in
+  the run folders, image i of one method and image i of the other start from the same noise, so the draw
+  resamples image indices, the same for both. A fine-tuned model that flips a few verdicts of the model it
+  started from then shows as the few flips it is, not as two independent coin-flip samples.
+- pairing "seeds": otherwise (HERO on its own learned noise, or no verdicts on disk), each method's images as
+  an independent binomial draw around its success rate, a conservative interval.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hero_bench.metrics.lora_only import LORA_ONLY
 from hero_bench.reports import tables
 from hero_bench.reports.content import Section, Table
 
@@ -26,6 +33,44 @@ def default_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     noises) against the pretrained model and the online-DPO baseline, where they ran."""
     heroes = sorted(str(label) for label in set(labels) if str(label).startswith("hero"))
     return [(a, b) for a in heroes for b in BASELINES if b in set(labels)]
+
+
+def image_verdicts(row: pd.Series) -> np.ndarray | None:
+    """A final-epoch row's per-image verdicts on the standard N(0, I) evaluation noises, from its run folder;
+    None where the row was evaluated on a noise of its own or the verdicts are not on disk."""
+    run_dir = str(row.get("run_dir") or "")
+    label = str(row.get("label", ""))
+    own_noise = str(row.get("own_eval_noise", "")).lower() in ("true", "1", "1.0")
+    if not run_dir or own_noise:
+        return None
+    folder = "eval_std_noise" if label.endswith(LORA_ONLY) else "eval"
+    path = Path(run_dir) / folder / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
+    if not path.is_file() and folder == "eval_std_noise":  # epoch 0: one evaluation serves both noises
+        path = Path(run_dir) / "eval" / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
+    if not path.is_file():
+        return None
+    return np.asarray(json.loads(path.read_text())["good"], dtype=float)
+
+
+def _image_paired_draws(
+    ra: pd.DataFrame, rb: pd.DataFrame, picks: np.ndarray, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Bootstrap draws of a - b that resample each drawn seed's image indices, the same for both methods;
+    None unless every shared seed has per-image verdicts of both on the same noises."""
+    per_seed = []
+    for (_, a), (_, b) in zip(ra.iterrows(), rb.iterrows(), strict=True):
+        va, vb = image_verdicts(a), image_verdicts(b)
+        if va is None or vb is None or len(va) != len(vb):
+            return None
+        per_seed.append(va - vb)
+    n_boot, n_seeds = picks.shape
+    out = np.zeros(n_boot)
+    for k in range(n_seeds):
+        for s, d in enumerate(per_seed):
+            rows = np.flatnonzero(picks[:, k] == s)
+            if len(rows):
+                out[rows] += d[rng.integers(0, len(d), size=(len(rows), len(d)))].mean(axis=1)
+    return out / n_seeds
 
 
 def _draws(p: np.ndarray, n: np.ndarray | None, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -56,7 +101,10 @@ def paired_differences(
             na = ra["n_eval"].to_numpy(int) if "n_eval" in ra and ra["n_eval"].notna().all() else None
             nb = rb["n_eval"].to_numpy(int) if "n_eval" in rb and rb["n_eval"].notna().all() else None
             picks = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
-            diffs = _draws(pa, na, picks, rng) - _draws(pb, nb, picks, rng)
+            diffs = _image_paired_draws(ra, rb, picks, rng)
+            pairing = "images"
+            if diffs is None:
+                diffs, pairing = _draws(pa, na, picks, rng) - _draws(pb, nb, picks, rng), "seeds"
             low, high = np.quantile(diffs, [0.025, 0.975])
             rows.append(
                 {
@@ -70,6 +118,7 @@ def paired_differences(
                     "ci_low": float(low),
                     "ci_high": float(high),
                     "verdict": "a above b" if low > 0 else "a below b" if high < 0 else "within noise",
+                    "pairing": pairing,
                 }
             )
     return pd.DataFrame(rows)
@@ -89,7 +138,7 @@ def paired_section(df: pd.DataFrame, out: Path, n_boot: int = 4000, seed: int = 
                 for d, lo, hi in diffs[["difference", "ci_low", "ci_high"]].itertuples(index=False)
             ]
         }
-    )[["task", "a", "b", "n_seeds", "a - b [95% CI]", "verdict"]]
+    )[["task", "a", "b", "n_seeds", "a - b [95% CI]", "verdict", "pairing"]]
     sec = Section("paired", "Paired differences (same seeds)")
     sec.tables.append(
         Table(
@@ -97,8 +146,10 @@ def paired_section(df: pd.DataFrame, out: Path, n_boot: int = 4000, seed: int = 
             shown.set_index("task"),
             "Final success of a minus b over the seeds both ran; 95% paired bootstrap over seeds and evaluation "
             "images. The baselines and HERO's LoRA-only rows use the same N(0, I) evaluation noises; HERO's own rows "
-            "its learned noise. With one seed the interval holds only evaluation-image noise, not seed-to-seed "
-            "spread. 'within noise': the interval spans 0.",
+            "its learned noise. Pairing 'images': image i of both methods starts from the same noise and the "
+            "bootstrap resamples image indices jointly; 'seeds': the two methods' images are drawn independently "
+            "(wider). With one seed the interval holds only evaluation-image noise, not seed-to-seed spread. "
+            "'within noise': the interval spans 0.",
             "tables/paired_differences.csv",
         )
     )
