@@ -36,20 +36,13 @@ from hero_bench.methods import METHODS, Method, RunContext, method_overrides
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
+from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.loader import load_task
 from hero_bench.timing import stage_timed, with_stage_times
-
-CHECKPOINT = "checkpoint.pt"
-RESULTS = "results.csv"
-FEEDBACK_LOG = "feedback.jsonl"
-CONFIG = "config.json"
-TASK = "task.json"
-DONE = "done.json"
-STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a method with its own (HERO)
 
 
 def run_dir_for(root: Path, cfg: RunConfig) -> Path:

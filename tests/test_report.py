@@ -42,6 +42,24 @@ def test_load_runs_explains_bad_paths(tmp_path):
         load_runs([tmp_path])
 
 
+def test_a_run_still_in_progress_is_left_out_and_named(runs_root, tmp_path):
+    """A grid reported while it runs: a run with a checkpoint and no done.json has not reached its final epoch,
+    so its last epoch must not stand in the final tables as if it were its final success."""
+    root = tmp_path / "runs"
+    shutil.copytree(runs_root, root)
+    busy = root / "toy-blue-circle" / "hero" / "seed2"
+    (busy / "checkpoint.pt").write_bytes(b"live state")
+    rs = load_runs([root])
+    assert rs.in_progress == [busy.resolve()]
+    assert ("toy-blue-circle", "hero", 2) not in {r.key for r in rs.runs}
+    out = build_report([root], tmp_path / "r", "md", suite=MetricSuite())
+    summary = pd.read_csv(tmp_path / "r" / "tables" / "summary.csv").set_index("method")
+    assert summary.loc["hero", "seeds"] == "0,1" and summary.loc["d3po", "seeds"] == "0,1,2"
+    assert "1 run(s) still in progress" in out.read_text() and "toy-blue-circle/hero/seed2" in out.read_text()
+    (busy / "done.json").write_text("{}")
+    assert busy.resolve() not in load_runs([root]).in_progress
+
+
 def test_root_results_without_run_folders_still_report(runs_root, tmp_path):
     shutil.copy(runs_root / "results.csv", tmp_path / "results.csv")
     out = build_report([tmp_path], tmp_path / "report", "md", suite=MetricSuite())

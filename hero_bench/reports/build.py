@@ -111,6 +111,14 @@ def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _short(folder: Path, roots: Sequence[str | Path]) -> str:
+    """A run folder relative to the root it was found under (task/method/seed), for a sentence."""
+    for root in (Path(r).resolve() for r in roots):
+        if folder.is_relative_to(root):
+            return folder.relative_to(root).as_posix() or folder.name
+    return str(folder)
+
+
 def build_report(
     run_dirs: Sequence[str | Path],
     out: str | Path,
@@ -152,6 +160,10 @@ def build_report(
     sec = Section("summary", "Task success (final epoch, mean ± std over seeds)")
     sec.paragraphs.append("Success rate judged on the final epoch's evaluation images, as in the paper's Table 2. "
                           "Rows are methods, columns tasks.")
+    if runs.in_progress:
+        names = ", ".join(_short(f, run_dirs) for f in runs.in_progress)
+        sec.paragraphs.append(f"Left out of every table and plot: {len(runs.in_progress)} run(s) still in progress "
+                              f"(a checkpoint, no done.json), whose last epoch is not their final one: {names}.")
     sec.tables.append(Table("summary-table", tables.wide(summary), "final success rate", "tables/summary.csv"))
     report.sections.append(sec)
 

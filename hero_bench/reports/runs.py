@@ -18,6 +18,7 @@ from PIL import Image
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics.lora_only import lora_only_rows
+from hero_bench.run_files import CHECKPOINT, DONE
 
 STD_NOISE_EVAL = "eval_std_noise"  # hero_bench.runs.STD_NOISE_EVAL (not imported: it loads torch)
 
@@ -98,6 +99,7 @@ class RunSet:
 
     runs: list[Run] = field(default_factory=list)
     orphan_results: pd.DataFrame | None = None
+    in_progress: list[Path] = field(default_factory=list)  # left out: their last epoch is not their final one
 
     @property
     def results(self) -> pd.DataFrame:
@@ -150,10 +152,17 @@ def _lora_only_runs(runs: list[Run]) -> list[Run]:
     return out
 
 
+def _in_progress(folder: Path) -> bool:
+    """A run with a checkpoint and no done.json is still running (or was stopped and will resume): its last
+    epoch is not its final one, so a comparison of final success must not take it as such."""
+    return (folder / CHECKPOINT).exists() and not (folder / DONE).exists()
+
+
 def load_runs(paths: Sequence[str | Path]) -> RunSet:
     """Every run under `paths` (found by their results.csv); a root results.csv is used only without runs."""
     runs: dict[Path, Run] = {}
     orphans: list[pd.DataFrame] = []
+    in_progress: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise HeroBenchError(f"run folder {p} does not exist")
@@ -163,6 +172,10 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
         with_config = [f for f in found if (f.parent / "config.json").exists()]
         for f in with_config:
             folder = f.parent.resolve()
+            if _in_progress(folder):
+                if folder not in in_progress:
+                    in_progress.append(folder)
+                continue
             if folder not in runs:
                 results = _read_results(f)
                 if results.empty:
@@ -170,7 +183,7 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
                 runs[folder] = Run(folder, json.loads((f.parent / "config.json").read_text()), results)
         if not with_config:
             orphans.extend(_read_results(f) for f in found)
-    rs = RunSet(sorted(runs.values(), key=lambda r: r.key))
+    rs = RunSet(sorted(runs.values(), key=lambda r: r.key), in_progress=sorted(in_progress))
     _label_variants(rs.runs)
     rs.runs += _lora_only_runs(rs.runs)
     if orphans:
@@ -179,5 +192,6 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
         df["best_ratio"] = None
         rs.orphan_results = df
     if not rs.runs and rs.orphan_results is None:
-        raise HeroBenchError(f"no runs with results found under {', '.join(map(str, paths))}")
+        busy = f" ({len(in_progress)} still in progress)" if in_progress else ""
+        raise HeroBenchError(f"no finished runs with results found under {', '.join(map(str, paths))}{busy}")
     return rs
