@@ -82,3 +82,18 @@ def test_the_ratio_cell_names_each_rival_at_its_final_success_and_at_the_target(
     cell = _ratio_cell("t", at_final, to_target).replace("\u00a0", " ")
     assert cell.splitlines() == ["d3po-style: 4.0x [2.0, 8.0] · 2.0x [1.0, 4.0]",
                                  "dreambooth: none (no gain) · none (not reached)"]  # fmt: skip
+
+
+def test_the_sentence_uses_the_paired_interval_where_the_pair_was_paired():
+    """A constant gain under large seed swings: independent draws call it noise, the paired interval (same seeds)
+    does not, and the first screen must say what the paired table beside it says."""
+    from hero_bench.reports.answer import paired_lookup
+    from hero_bench.reports.paired import paired_differences
+
+    base = [0.2, 0.5, 0.3, 0.6, 0.4]
+    df = finals({"hero": [b + 0.1 for b in base], "sd-pretrained": base}, n_eval=1024)
+    ranked = standings(df)["toy-mountain"]
+    unpaired = sentence("toy-mountain", ranked)
+    assert "within noise" in unpaired, unpaired
+    paired = sentence("toy-mountain", ranked, paired_lookup(paired_differences(df)))
+    assert re.search(r"hero beats sd-pretrained by \+0\.10 \(paired 95% CI \+0\.\d\d to \+0\.\d\d\)", paired), paired

@@ -4,12 +4,14 @@ feedback-efficiency ratios, and one sentence generated from those numbers (who w
 Intervals come from a two-level bootstrap: each draw resamples a method's seeds with replacement (seeds are
 the only replication of training) and then each drawn seed's evaluation images (a binomial draw around its
 success rate, so that a few evaluation images count as the uncertainty they are). The difference between
-two methods uses independent draws of both; when its interval spans 0, the sentence says "within noise".
+two methods uses the paired interval of `reports.paired` where that pair was computed (same seeds, and image by
+image where both drew the same evaluation noises), else independent draws of both; when its interval spans 0,
+the sentence says "within noise".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,11 +64,30 @@ def standings(df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict[str
     return out
 
 
-def compare(a: Standing, b: Standing) -> str:
-    """One clause: how far `a` is above `b`, with the difference's 95% interval; "within noise" when it spans 0."""
+Paired = Mapping[tuple[str, str, str], tuple[float, float]]
+"""(task, a, b) -> the paired 95% interval of a - b (both orders), from `paired_lookup`."""
+
+
+def paired_lookup(diffs: pd.DataFrame | None) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """The paired intervals of `reports.paired.paired_differences`, keyed both ways round."""
+    out: dict[tuple[str, str, str], tuple[float, float]] = {}
+    if diffs is None or diffs.empty:
+        return out
+    for r in diffs.itertuples(index=False):
+        out[(str(r.task), str(r.a), str(r.b))] = (float(r.ci_low), float(r.ci_high))
+        out[(str(r.task), str(r.b), str(r.a))] = (-float(r.ci_high), -float(r.ci_low))
+    return out
+
+
+def compare(a: Standing, b: Standing, paired_ci: tuple[float, float] | None = None) -> str:
+    """One clause: how far `a` is above `b`, with the difference's 95% interval (the paired one when given);
+    "within noise" when it spans 0."""
     diff = a.mean - b.mean
-    low, high = np.quantile(a.draws - b.draws, [0.025, 0.975])
-    ci = f"95% CI {low:+.2f} to {high:+.2f}"
+    if paired_ci is not None:
+        (low, high), kind = paired_ci, "paired 95% CI"
+    else:
+        (low, high), kind = np.quantile(a.draws - b.draws, [0.025, 0.975]), "95% CI"
+    ci = f"{kind} {low:+.2f} to {high:+.2f}"
     if low <= 0 <= high:
         return f"{a.method} and {b.method} are within noise ({diff:+.2f}, {ci})"
     if diff >= 0:
@@ -74,7 +95,7 @@ def compare(a: Standing, b: Standing) -> str:
     return f"{a.method} is below {b.method} by {diff:+.2f} ({ci})"
 
 
-def sentence(task: str, ranked: Sequence[Standing]) -> str:
+def sentence(task: str, ranked: Sequence[Standing], paired: Paired | None = None) -> str:
     """Who wins on `task`, by how much and how sure: the reference method (HERO) against the best other
     method, and against the pretrained model when that is a third method. HERO's LoRA-only row is a view of
     HERO's own runs, not a rival: it stays in the ranking table and out of the sentence."""
@@ -84,10 +105,15 @@ def sentence(task: str, ranked: Sequence[Standing]) -> str:
     by_name = {s.method: s for s in rivals}
     ref = next((by_name[m] for m in REFERENCES if m in by_name), rivals[0])
     best_other = next(s for s in rivals if s is not ref)
-    clauses = [compare(ref, best_other) if ref.mean >= best_other.mean else compare(best_other, ref)]
+    paired = paired or {}
+
+    def clause(a: Standing, b: Standing) -> str:
+        return compare(a, b, paired.get((task, a.method, b.method)))
+
+    clauses = [clause(ref, best_other) if ref.mean >= best_other.mean else clause(best_other, ref)]
     base = by_name.get(BASELINE)
     if base is not None and base is not ref and base is not best_other:
-        clauses.append(compare(ref, base))
+        clauses.append(clause(ref, base))
     return f"**{task}**: " + "; ".join(clauses) + "."
 
 
@@ -122,6 +148,7 @@ def answer_section(
     at_final: Sequence[EfficiencyRatio],
     to_target: Sequence[EfficiencyRatio],
     target: float,
+    paired: pd.DataFrame | None = None,
 ) -> Section:
     """The first section: one sentence per task, then a ranking table (one row per task) with the ratios."""
     width = max(len(r) for r in ranked.values())
@@ -146,7 +173,8 @@ def answer_section(
             "tables/ranking.csv",
         )
     )
-    sec.bullets.extend(sentence(task, rs) for task, rs in ranked.items())
+    lookup = paired_lookup(paired)
+    sec.bullets.extend(sentence(task, rs, lookup) for task, rs in ranked.items())
     return sec
 
 

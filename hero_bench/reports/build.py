@@ -20,7 +20,7 @@ from hero_bench.reports import plots, tables
 from hero_bench.reports.answer import answer_section, ranking_long, standings
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.diagnostics import diagnostics_section
-from hero_bench.reports.paired import paired_section
+from hero_bench.reports.paired import paired_differences, paired_section
 from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
@@ -302,8 +302,9 @@ def build_report(
     report.sections.append(runs_section(prov, command, suite.describe()))
     ranked = standings(df, seed=seed)
     ranking_long(ranked).to_csv(out / "tables" / "ranking.csv", index=False)
-    report.sections.insert(0, answer_section(ranked, at_final, ratios, target))
-    paired = paired_section(df, out, seed=seed)
+    diffs = paired_differences(df, seed=seed)
+    report.sections.insert(0, answer_section(ranked, at_final, ratios, target, paired=diffs))
+    paired = paired_section(diffs, out)
     if paired is not None:
         report.sections.insert(1, paired)
 

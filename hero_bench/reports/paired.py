@@ -124,10 +124,9 @@ def paired_differences(
     return pd.DataFrame(rows)
 
 
-def paired_section(df: pd.DataFrame, out: Path, n_boot: int = 4000, seed: int = 0) -> Section | None:
-    """The report's section of paired differences, its CSV written under `out`/tables (None when no default
-    pair ran on a shared seed)."""
-    diffs = paired_differences(df, n_boot=n_boot, seed=seed)
+def paired_section(diffs: pd.DataFrame, out: Path) -> Section | None:
+    """The report's section of the `paired_differences` table, its CSV written under `out`/tables (None when no
+    default pair ran on a shared seed)."""
     if diffs.empty:
         return None
     diffs.to_csv(out / "tables" / "paired_differences.csv", index=False)
