@@ -24,6 +24,7 @@ import pandas as pd
 from hero_bench.metrics.lora_only import LORA_ONLY
 from hero_bench.reports import tables
 from hero_bench.reports.content import Section, Table
+from hero_bench.run_files import STD_NOISE_EVAL
 
 BASELINES = ("sd-pretrained", "d3po-style")
 
@@ -37,15 +38,16 @@ def default_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
 
 def image_verdicts(row: pd.Series) -> np.ndarray | None:
     """A final-epoch row's per-image verdicts on the standard N(0, I) evaluation noises, from its run folder;
-    None where the row was evaluated on a noise of its own or the verdicts are not on disk."""
+    None where the row was evaluated on a noise of its own or the verdicts are not on disk. Reads verdicts.json
+    alone (not `EvalBatch`, which needs the PNGs): archived runs keep verdicts without images."""
     run_dir = str(row.get("run_dir") or "")
     label = str(row.get("label", ""))
     own_noise = str(row.get("own_eval_noise", "")).lower() in ("true", "1", "1.0")
     if not run_dir or own_noise:
         return None
-    folder = "eval_std_noise" if label.endswith(LORA_ONLY) else "eval"
+    folder = STD_NOISE_EVAL if label.endswith(LORA_ONLY) else "eval"
     path = Path(run_dir) / folder / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
-    if not path.is_file() and folder == "eval_std_noise":  # epoch 0: one evaluation serves both noises
+    if not path.is_file() and folder == STD_NOISE_EVAL:  # epoch 0: one evaluation serves both noises
         path = Path(run_dir) / "eval" / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
     if not path.is_file():
         return None

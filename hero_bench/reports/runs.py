@@ -18,9 +18,7 @@ from PIL import Image
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics.lora_only import lora_only_rows
-from hero_bench.run_files import CHECKPOINT, DONE
-
-STD_NOISE_EVAL = "eval_std_noise"  # hero_bench.runs.STD_NOISE_EVAL (not imported: it loads torch)
+from hero_bench.run_files import CHECKPOINT, DONE, STD_NOISE_EVAL
 
 RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
 
