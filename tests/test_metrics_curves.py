@@ -9,6 +9,7 @@ import pytest
 
 from hero_bench.metrics.curves import (
     area_under_curve,
+    efficiency_at_budget,
     efficiency_at_final,
     efficiency_ratio,
     feedback_to_target,
@@ -111,6 +112,26 @@ def test_efficiency_at_final_uses_the_comparators_own_end_of_budget_success():
     stuck = table({("hero", 0): [0.2, 0.1, 0.3], ("d3po", 0): [0.2, 0.3, 0.2]})  # d3po ends where it began
     r = efficiency_at_final(stuck, "hero", "d3po", "t", n_boot=20)
     assert math.isnan(r.ratio) and "d3po ends no higher than it starts, 20%: no gain to match" in r.describe()
+
+
+def test_the_budget_reading_counts_the_comparators_whole_budget_not_its_first_touch():
+    """The paper's arithmetic (D3PO 33.3% after 5K feedback, HERO 34.2% after 1,152: "over 4x"): B's whole
+    budget over what A needs. B's flat, noisy curve touches its final level at its first point, so the
+    first-touch ratio is 1x although A gets there with a quarter of B's budget."""
+    df = table({("hero", s): [0.30, 0.36, 0.60, 0.70, 0.70] for s in range(3)}
+               | {("d3po", s): [0.30, 0.40, 0.35, 0.38, 0.40] for s in range(3)})
+    first = efficiency_at_final(df, "hero", "d3po", "t", n_boot=200)
+    assert (first.feedback_a, first.feedback_b, first.ratio) == (32, 16, 0.5)
+    r = efficiency_at_budget(df, "hero", "d3po", "t", n_boot=200)
+    assert (r.target, r.feedback_a, r.feedback_b, r.ratio) == (pytest.approx(0.4), 32, 64, 2.0)
+    assert (r.ci_low, r.ci_high, r.n_boot_valid) == (2.0, 2.0, 200)  # identical seeds: no spread
+    noisy = table({("hero", 0): [0.3, 0.5, 0.5, 0.5, 0.5], ("hero", 1): [0.3, 0.3, 0.3, 0.5, 0.5]}
+                  | {("d3po", s): [0.3, 0.3, 0.3, 0.3, 0.4] for s in range(2)})
+    r = efficiency_at_budget(noisy, "hero", "d3po", "t", n_boot=400)
+    assert r.ratio == 4.0 and (r.ci_low, r.ci_high) == (1.3333333333333333, 4.0)  # seed 1 alone needs 48
+    stuck = table({("hero", 0): [0.2, 0.5], ("d3po", 0): [0.2, 0.2]})
+    r = efficiency_at_budget(stuck, "hero", "d3po", "t", n_boot=20)
+    assert math.isnan(r.ratio) and r.feedback_b == 16 and "no gain to match" in r.undefined_because
 
 
 def test_a_method_that_trains_on_after_its_last_label_is_judged_by_its_final_model():

@@ -108,6 +108,11 @@ def test_html_report_is_self_contained(runs_root, tmp_path):
     finals = pd.read_csv(out.parent / "tables" / "summary.csv").set_index("method")["success_mean"]
     assert at_final.loc["d3po", "target"] == pytest.approx(finals["d3po"])  # the comparator's own final success
     assert "at d3po's final success" in unescape(html)
+    at_budget = pd.read_csv(out.parent / "tables" / "efficiency_at_budget.csv").set_index("method_b")
+    assert at_budget.loc["d3po", "target"] == pytest.approx(finals["d3po"])
+    budget = pd.read_csv(out.parent / "tables" / "curves.csv").query("method == 'd3po'")["feedback_used"].max()
+    assert at_budget.loc["d3po", "feedback_b"] == budget  # the paper's arithmetic: d3po's whole budget
+    assert "d3po's whole budget" in unescape(html)
 
 
 def test_beta_sweep_gets_its_own_plot_and_labels(runs_root, tmp_path):

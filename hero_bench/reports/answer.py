@@ -131,15 +131,35 @@ def _ratio(r: EfficiencyRatio) -> str:
     return "none (not reached)" if missed else "none (no feedback needed)"
 
 
-def _ratio_cell(task: str, at_final: Sequence[EfficiencyRatio], to_target: Sequence[EfficiencyRatio]) -> str:
-    """One line per comparator B: the ratio at B's own final success, then at the fixed target. HERO's
-    LoRA-only row is left to the efficiency section: it is HERO's own runs, not another method."""
-    finals = {r.method_b: r for r in at_final if r.task == task and not r.method_b.endswith(LORA_ONLY)}
-    targets = {r.method_b: r for r in to_target if r.task == task and not r.method_b.endswith(LORA_ONLY)}
+def budget_phrase(r: EfficiencyRatio) -> str:
+    """`efficiency_at_budget`'s result in words: the ratio with its interval, or why there is none."""
+    if not np.isnan(r.ratio):
+        return (f"{r.ratio:.1f}x [{r.ci_low:.1f}, {r.ci_high:.1f}] ({r.method_a} reaches {r.target:.0%} after "
+                f"{r.feedback_a:.0f}; {r.n_boot_valid}/{r.n_boot} bootstrap draws reached)")
+    if r.undefined_because:
+        return f"no ratio ({r.undefined_because})"
+    if np.isnan(r.feedback_a):
+        return f"no ratio ({r.method_a} never reaches {r.target:.0%})"
+    return f"no ratio ({r.method_a} starts at {r.target:.0%} or above)"
+
+
+def _ratio_cell(
+    task: str,
+    at_final: Sequence[EfficiencyRatio],
+    to_target: Sequence[EfficiencyRatio],
+    at_budget: Sequence[EfficiencyRatio] = (),
+) -> str:
+    """One line per comparator B: the ratio against B's whole budget (when given: the paper's arithmetic),
+    at B's own final success, then at the fixed target. HERO's LoRA-only row is left to the efficiency
+    section: it is HERO's own runs, not another method."""
+    def by_b(rs: Sequence[EfficiencyRatio]) -> dict[str, EfficiencyRatio]:
+        return {r.method_b: r for r in rs if r.task == task and not r.method_b.endswith(LORA_ONLY)}
+
+    columns = [by_b(rs) for rs in ((at_budget,) if at_budget else ()) + (at_final, to_target)]
     lines = []
-    for b in sorted(set(finals) | set(targets)):
-        parts = [_ratio(x) if x is not None else "—" for x in (finals.get(b), targets.get(b))]
-        lines.append(f"{b}: {parts[0]} · {parts[1]}")
+    for b in sorted(set().union(*columns)):
+        parts = [_ratio(c[b]) if b in c else "—" for c in columns]
+        lines.append(f"{b}: {' · '.join(parts)}")
     return "\n".join(lines) or "—"
 
 
@@ -149,6 +169,7 @@ def answer_section(
     to_target: Sequence[EfficiencyRatio],
     target: float,
     paired: pd.DataFrame | None = None,
+    at_budget: Sequence[EfficiencyRatio] = (),
 ) -> Section:
     """The first section: one sentence per task, then a ranking table (one row per task) with the ratios."""
     width = max(len(r) for r in ranked.values())
@@ -156,8 +177,9 @@ def answer_section(
     for task, rs in ranked.items():
         row = {"task": task, **{_ordinal(i + 1): (rs[i].cell() if i < len(rs) else "") for i in range(width)}}
         if at_final or to_target:
-            row[f"HERO's feedback efficiency vs B: at B's final success · at {target:.0%}"] = _ratio_cell(
-                task, at_final, to_target
+            head = "B's budget · " if at_budget else ""
+            row[f"HERO's feedback efficiency vs B: {head}at B's final success · at {target:.0%}"] = _ratio_cell(
+                task, at_final, to_target, at_budget
             )
         rows.append(row)
     seeds = sorted({s.n_seeds for rs in ranked.values() for s in rs})
