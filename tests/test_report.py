@@ -112,7 +112,7 @@ def test_html_report_is_self_contained(runs_root, tmp_path):
     assert at_budget.loc["d3po", "target"] == pytest.approx(finals["d3po"])
     budget = pd.read_csv(out.parent / "tables" / "curves.csv").query("method == 'd3po'")["feedback_used"].max()
     assert at_budget.loc["d3po", "feedback_b"] == budget  # the paper's arithmetic: d3po's whole budget
-    assert "d3po's whole budget" in unescape(html)
+    assert re.search(r"toy-blue-circle: d3po's whole budget \(\d+ feedback\)", unescape(html))  # task-named bullet
 
 
 def test_beta_sweep_gets_its_own_plot_and_labels(runs_root, tmp_path):
