@@ -212,8 +212,8 @@ def build_report(
         # the paper's own arithmetic (D3PO's whole 5K budget against HERO's 1,152): B's budget, not its first touch
         pd.DataFrame([r.__dict__ for r in at_budget]).to_csv(out / "tables" / "efficiency_at_budget.csv", index=False)
         sec.bullets.extend(
-            f"{r.task}: {r.method_b}'s whole budget ({r.feedback_b:.0f} feedback) against what {r.method_a} needs to reach its "
-            f"final success: {budget_phrase(r)}" for r in at_budget
+            f"{r.task}: {r.method_b}'s whole budget ({r.feedback_b:.0f} feedback) against what {r.method_a} needs "
+            f"to reach its final success: {budget_phrase(r)}" for r in at_budget
         )
     report.sections.append(sec)
 
