@@ -149,13 +149,14 @@ def _ratio_cell(
     to_target: Sequence[EfficiencyRatio],
     at_budget: Sequence[EfficiencyRatio] = (),
 ) -> str:
-    """One line per comparator B: the ratio against B's whole budget (when given: the paper's arithmetic),
-    at B's own final success, then at the fixed target. HERO's LoRA-only row is left to the efficiency
-    section: it is HERO's own runs, not another method."""
+    """One line per comparator B: the ratio at B's own final success (against B's whole budget, the paper's
+    arithmetic, when given; else first) then, when no budget ratio is given, at the fixed target. Two ratios a
+    line keep every task's row on the first screen; the rest is in the efficiency section. HERO's LoRA-only row
+    is left there too: it is HERO's own runs, not another method."""
     def by_b(rs: Sequence[EfficiencyRatio]) -> dict[str, EfficiencyRatio]:
         return {r.method_b: r for r in rs if r.task == task and not r.method_b.endswith(LORA_ONLY)}
 
-    columns = [by_b(rs) for rs in ((at_budget,) if at_budget else ()) + (at_final, to_target)]
+    columns = [by_b(rs) for rs in ((at_budget, at_final) if at_budget else (at_final, to_target))]
     lines = []
     for b in sorted(set().union(*columns)):
         parts = [_ratio(c[b]) if b in c else "—" for c in columns]
@@ -177,8 +178,9 @@ def answer_section(
     for task, rs in ranked.items():
         row = {"task": task, **{_ordinal(i + 1): (rs[i].cell() if i < len(rs) else "") for i in range(width)}}
         if at_final or to_target:
-            head = "B's budget · " if at_budget else ""
-            row[f"HERO's feedback efficiency vs B: {head}at B's final success · at {target:.0%}"] = _ratio_cell(
+            head = "B's final success: B's whole budget · B's first touch" if at_budget else (
+                f"at B's final success · at {target:.0%}")
+            row[f"HERO's feedback efficiency vs B, {head}"] = _ratio_cell(
                 task, at_final, to_target, at_budget
             )
         rows.append(row)
