@@ -201,9 +201,8 @@ def efficiency_ratio(
     tdf = df[df["task"] == tasks[0]]
     rng = np.random.default_rng(seed)
     (fa, boot_a), (fb, boot_b) = (_reach_draws(tdf, m, target, rng, n_boot) for m in (method_a, method_b))
-    boot = [boot_a, boot_b]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(boot[0] > 0, boot[1] / boot[0], np.nan)
+        ratios = np.where(boot_a > 0, boot_b / boot_a, np.nan)
     draws = ratios[~np.isnan(ratios)]
     alpha = (1 - level) / 2
     lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
