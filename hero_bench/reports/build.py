@@ -20,6 +20,7 @@ from hero_bench.reports import plots, tables
 from hero_bench.reports.answer import answer_section, budget_phrase, ranking_long, standings
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.diagnostics import diagnostics_section
+from hero_bench.reports.gains import gain_phrase, own_gains
 from hero_bench.reports.paired import paired_differences, paired_section
 from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
@@ -193,6 +194,7 @@ def build_report(
     })
     sec.tables.append(Table("efficiency-table", eff_view, f"feedback needed to reach {target:.0%} success (seed-mean "
                             "curve) and normalised area under the curve", "tables/feedback_to_target.csv", index=False))
+    gains = own_gains(df, seed=seed)
     ratios, at_final, at_budget = [], [], []
     for task, tdf in cdf.groupby("task"):
         learners = sorted(tdf.loc[tdf["uses_feedback"], "method"].unique())
@@ -213,8 +215,22 @@ def build_report(
         pd.DataFrame([r.__dict__ for r in at_budget]).to_csv(out / "tables" / "efficiency_at_budget.csv", index=False)
         sec.bullets.extend(
             f"{r.task}: {r.method_b}'s whole budget ({r.feedback_b:.0f} feedback) against what {r.method_a} needs "
-            f"to reach its final success: {budget_phrase(r)}" for r in at_budget
+            f"to reach its final success: {budget_phrase(r)}"
+            + (f"; {phrase}" if (phrase := gain_phrase(gains, r.task, r.method_b)) else "") for r in at_budget
         )
+    if not gains.empty:
+        gains.to_csv(out / "tables" / "own_gains.csv", index=False)
+        sec.tables.append(Table(
+            "own-gains-table",
+            gains.assign(**{"final - start [95% CI]": [f"{g:+.2f} [{lo:+.2f}, {hi:+.2f}]" for g, lo, hi in
+                                                      gains[["gain", "ci_low", "ci_high"]].itertuples(index=False)]})
+            [["task", "method", "n_seeds", "start", "final", "final - start [95% CI]", "verdict", "pairing"]]
+            .round({"start": 3, "final": 3}).set_index("task"),
+            "Each learner's own gain: final success minus its success before any feedback (epoch 0, the same seed's "
+            "evaluation noises), 95% paired bootstrap. An efficiency ratio against a comparator whose own gain is "
+            "within noise measures how fast HERO reaches that comparator's starting level plus luck.",
+            "tables/own_gains.csv",
+        ))
     report.sections.append(sec)
 
     diagnostics = diagnostics_section(df, out, colours)

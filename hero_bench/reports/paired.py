@@ -81,6 +81,24 @@ def _draws(p: np.ndarray, n: np.ndarray | None, picks: np.ndarray, rng: np.rando
     return (rng.binomial(n[picks], p[picks]) / n[picks]).mean(axis=1)
 
 
+def paired_interval(
+    ra: pd.DataFrame, rb: pd.DataFrame, rng: np.random.Generator, n_boot: int = 4000
+) -> tuple[float, float, str]:
+    """95% bootstrap interval of mean(a) - mean(b) over rows `ra` and `rb` that share their seeds, row for row
+    (results rows with `success_rate`, `n_eval`, and `run_dir` where per-image verdicts are on disk), and the
+    pairing used: "images" where both rows of every seed were judged on the same noises, else "seeds"."""
+    pa, pb = ra["success_rate"].to_numpy(float), rb["success_rate"].to_numpy(float)
+    na = ra["n_eval"].to_numpy(int) if "n_eval" in ra and ra["n_eval"].notna().all() else None
+    nb = rb["n_eval"].to_numpy(int) if "n_eval" in rb and rb["n_eval"].notna().all() else None
+    picks = rng.integers(0, len(ra), size=(n_boot, len(ra)))
+    diffs = _image_paired_draws(ra, rb, picks, rng)
+    pairing = "images"
+    if diffs is None:
+        diffs, pairing = _draws(pa, na, picks, rng) - _draws(pb, nb, picks, rng), "seeds"
+    low, high = np.quantile(diffs, [0.025, 0.975])
+    return float(low), float(high), pairing
+
+
 def paired_differences(
     df: pd.DataFrame, pairs: Sequence[tuple[str, str]] | None = None, n_boot: int = 4000, seed: int = 0
 ) -> pd.DataFrame:
@@ -100,14 +118,7 @@ def paired_differences(
                 continue
             ra, rb = by_label[a].loc[seeds], by_label[b].loc[seeds]
             pa, pb = ra["success_rate"].to_numpy(float), rb["success_rate"].to_numpy(float)
-            na = ra["n_eval"].to_numpy(int) if "n_eval" in ra and ra["n_eval"].notna().all() else None
-            nb = rb["n_eval"].to_numpy(int) if "n_eval" in rb and rb["n_eval"].notna().all() else None
-            picks = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
-            diffs = _image_paired_draws(ra, rb, picks, rng)
-            pairing = "images"
-            if diffs is None:
-                diffs, pairing = _draws(pa, na, picks, rng) - _draws(pb, nb, picks, rng), "seeds"
-            low, high = np.quantile(diffs, [0.025, 0.975])
+            low, high, pairing = paired_interval(ra, rb, rng, n_boot)
             rows.append(
                 {
                     "task": str(task),
@@ -117,8 +128,8 @@ def paired_differences(
                     "a_mean": float(pa.mean()),
                     "b_mean": float(pb.mean()),
                     "difference": float(pa.mean() - pb.mean()),
-                    "ci_low": float(low),
-                    "ci_high": float(high),
+                    "ci_low": low,
+                    "ci_high": high,
                     "verdict": "a above b" if low > 0 else "a below b" if high < 0 else "within noise",
                     "pairing": pairing,
                 }
