@@ -47,6 +47,12 @@ def test_a_clear_gap_is_a_win_with_its_interval_and_an_overlap_is_within_noise()
     assert tie.startswith("hero and hero-binary are within noise (+0.00, 95% CI -"), tie
 
 
+def test_means_over_different_numbers_of_seeds_say_so():
+    ranked = {s.method: s for s in standings(finals({"hero": [0.5, 0.4, 0.45], "hero+lr": [0.9]}))["toy-mountain"]}
+    assert compare(ranked["hero+lr"], ranked["hero"]).endswith("; 1 vs 3 seeds)")
+    assert "seeds" not in compare(ranked["hero"], ranked["hero"])
+
+
 def test_the_sentence_is_about_hero_against_the_best_other_and_the_pretrained_model():
     ranked = standings(finals({"dreambooth": [0.95, 0.93, 0.97], "hero": [0.6, 0.62, 0.58],
                                "sd-pretrained": [0.3, 0.32, 0.28]}))["toy-mountain"]  # fmt: skip

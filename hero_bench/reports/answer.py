@@ -81,13 +81,15 @@ def paired_lookup(diffs: pd.DataFrame | None) -> dict[tuple[str, str, str], tupl
 
 def compare(a: Standing, b: Standing, paired_ci: tuple[float, float] | None = None) -> str:
     """One clause: how far `a` is above `b`, with the difference's 95% interval (the paired one when given);
-    "within noise" when it spans 0."""
+    "within noise" when it spans 0. Means over different numbers of seeds are flagged: a one-seed setting against
+    a three-seed mean is a weaker comparison than the interval alone shows."""
     diff = a.mean - b.mean
     if paired_ci is not None:
         (low, high), kind = paired_ci, "paired 95% CI"
     else:
         (low, high), kind = np.quantile(a.draws - b.draws, [0.025, 0.975]), "95% CI"
-    ci = f"{kind} {low:+.2f} to {high:+.2f}"
+    seeds = f"; {a.n_seeds} vs {b.n_seeds} seeds" if a.n_seeds != b.n_seeds else ""
+    ci = f"{kind} {low:+.2f} to {high:+.2f}{seeds}"
     if low <= 0 <= high:
         return f"{a.method} and {b.method} are within noise ({diff:+.2f}, {ci})"
     if diff >= 0:
