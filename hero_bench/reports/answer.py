@@ -151,10 +151,10 @@ def _ratio_cell(
     to_target: Sequence[EfficiencyRatio],
     at_budget: Sequence[EfficiencyRatio] = (),
 ) -> str:
-    """One line per comparator B: the ratio at B's own final success (against B's whole budget, the paper's
-    arithmetic, when given; else first) then, when no budget ratio is given, at the fixed target. Two ratios a
-    line keep every task's row on the first screen; the rest is in the efficiency section. HERO's LoRA-only row
-    is left there too: it is HERO's own runs, not another method."""
+    """One line per comparator B, two ratios: with `at_budget`, B's whole budget (the paper's arithmetic) then
+    B's first touch of its final success; without it, B's first touch then the fixed target. Two ratios a line
+    keep every task's row on the first screen; the rest is in the efficiency section. HERO's LoRA-only row is
+    left there too: it is HERO's own runs, not another method."""
     def by_b(rs: Sequence[EfficiencyRatio]) -> dict[str, EfficiencyRatio]:
         return {r.method_b: r for r in rs if r.task == task and not r.method_b.endswith(LORA_ONLY)}
 

@@ -52,7 +52,7 @@ def own_gains(df: pd.DataFrame, n_boot: int = 4000, seed: int = 0) -> pd.DataFra
 def gain_phrase(gains: pd.DataFrame, task: str, method: str) -> str:
     """The efficiency bullets' phrase, e.g. d3po-style's own gain +0.02 [-0.03, +0.07] over 3 seed(s), within
     noise ('' when the method has no gain row)."""
-    row = gains[(gains["task"] == task) & (gains["method"] == method)] if not gains.empty else gains
+    row = gains[(gains["task"] == task) & (gains["method"] == method)]
     if row.empty:
         return ""
     r = row.iloc[0]
