@@ -2,8 +2,9 @@
 
 One DDPO-K update (the paper's 64 samples, K=5, minibatch 2 x accumulation 4) with all of an optimiser
 step's transitions in one UNet pass against two transitions per pass (the minibatch-by-minibatch layout
-it replaced); one embedding-network pass over a judged batch; the scene parser's images per second; and,
-when HERO_BENCH_BENCH_FULL=1, a whole toy HERO run in a child process with its wall time and peak RSS.
+it replaced); one embedding-network pass over a judged batch; the official-code preset's fit of one batch
+with and without the zero-loss shortcut; the scene parser's images per second; and, when
+HERO_BENCH_BENCH_FULL=1, a whole toy HERO run in a child process with its wall time and peak RSS.
 Figures only: nothing here asserts a time.
 """
 
@@ -57,6 +58,34 @@ def test_bench_embedding_pass(benchmark, toy):
     good = torch.zeros(BATCH, dtype=torch.bool)
     good[::3] = True
     benchmark(embedder.fit, traj.final_latents, good, 0, 1)
+
+
+class _BackwardEveryPass(FeedbackEmbedder):
+    """The fit before passes at zero loss skipped their backward (same results, tests/test_hero_representation.py)."""
+
+    def _gradients(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+
+@pytest.mark.benchmark(group="embedding-official")
+@pytest.mark.parametrize(
+    "cls", [FeedbackEmbedder, _BackwardEveryPass], ids=["zero-loss-shortcut", "backward-every-pass"]
+)
+def test_bench_official_code_fit(benchmark, toy, cls):
+    """The official-code preset's 500 passes over one batch, on x_1 as that preset uses; most reach zero
+    loss and still step Adam (`extra_info`: how many). About a minute each."""
+    _, traj = toy
+    feats = traj.latents[:, -2]
+    good = torch.rand(BATCH, generator=torch.Generator().manual_seed(2)) < 0.4
+    best = int(good.nonzero()[0])
+
+    def fit() -> None:
+        embedder = cls(HeroConfig.from_preset("official-code"), feats.shape[1:], seed=0)
+        losses = embedder.fit(feats, good, best)
+        benchmark.extra_info["passes_at_zero_loss"] = losses.count(0.0)
+
+    benchmark.pedantic(fit, rounds=1, warmup_rounds=0)
 
 
 @pytest.mark.benchmark(group="parser")

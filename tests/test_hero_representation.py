@@ -171,3 +171,25 @@ def test_same_seed_same_initial_network() -> None:
     a = FeedbackEmbedder(HeroConfig(), (4, 8, 8), seed=5)
     b = FeedbackEmbedder(HeroConfig(), (4, 8, 8), seed=5)
     assert torch.equal(a.embed(z), b.embed(z))
+
+
+class _AlwaysBackward(FeedbackEmbedder):
+    """The fit before the zero-loss shortcut: backward on every pass, whatever the loss."""
+
+    def _gradients(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+
+def test_passes_at_zero_loss_skip_backward_and_give_identical_weights() -> None:
+    # The released code's setting: every pass steps Adam, also once the loss is zero (momentum drift).
+    z, good = _toy_batch()
+    cfg = HeroConfig.from_preset("official-code", embedding_lr=1e-3)
+    fast, slow = FeedbackEmbedder(cfg, (4, 8, 8), seed=0), _AlwaysBackward(cfg, (4, 8, 8), seed=0)
+    losses = fast.fit(z, good, best_index=0, epochs=60)
+    assert losses == slow.fit(z, good, best_index=0, epochs=60)
+    assert losses.count(0.0) >= 10 and losses[0] > 0  # both kinds of pass happened
+    for a, b in zip(fast.parameters(), slow.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(fast.optimizer.state.values(), slow.optimizer.state.values(), strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq"))
