@@ -31,7 +31,7 @@ from diffusers import StableDiffusionPipeline
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hero_bench.models import ADAPTER_NAME, has_lora, lora_parameters
+from hero_bench.models import ADAPTER_NAME, has_lora, lora_norms, lora_parameters
 from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise_pred
 from hero_bench.snapshots import snapshot
 
@@ -253,11 +253,7 @@ class DDPOTrainer:
 
     def lora_norms(self) -> dict[str, float]:
         """L2 norm of all LoRA weights, and of their change since the trainer was built."""
-        with torch.no_grad():
-            now = torch.cat([p.detach().float().cpu().flatten() for p in self.params])
-            start = torch.cat([p.float().flatten() for p in self.initial_params])
-            norm, delta = now.norm(), (now - start).norm()
-        return {"lora_norm": float(norm), "lora_delta_norm": float(delta)}
+        return lora_norms(self.params, self.initial_params)
 
     def _transition_passes(self, group: list[Tensor], steps: Tensor) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """(samples, steps, loss weights) of the UNet passes of one optimiser step.

@@ -204,6 +204,15 @@ def lora_parameters(pipe_or_unet: StableDiffusionPipeline | UNet2DConditionModel
     return [p for n, p in unet.named_parameters() if "lora_" in n and p.requires_grad]
 
 
+def lora_norms(params: Sequence[torch.Tensor], initial: Sequence[torch.Tensor]) -> dict[str, float]:
+    """L2 norm of all LoRA weights and of their change from `initial`: a run whose LoRA never moved (or
+    barely moved) says so in results.csv, whatever its success curve shows."""
+    with torch.no_grad():
+        now = torch.cat([p.detach().float().cpu().flatten() for p in params])
+        start = torch.cat([p.float().cpu().flatten() for p in initial])
+        return {"lora_norm": float(now.norm()), "lora_delta_norm": float((now - start).norm())}
+
+
 @contextmanager
 def lora_disabled(pipe_or_unet: StableDiffusionPipeline | UNet2DConditionModel) -> Iterator[None]:
     """Run the reference policy (the base model without LoRA), e.g. for DPO-style baselines."""

@@ -92,8 +92,11 @@ def test_one_update_moves_the_policy_towards_the_preferred_trajectory(fresh_tiny
     trainer = D3POTrainer(pipe, D3POOptions(learning_rate=1e-3), seed=0)
     good = [preferred == 0, preferred == 1]
     pairs = preference_pairs(Feedback(good=good, best=preferred), group_size=2)
+    idle = trainer.update(traj, [])  # no pair: nothing trained, and the LoRA's norms say so
+    assert idle["pairs"] == 0 and idle["lora_delta_norm"] == 0 and idle["lora_norm"] > 0
     stats = trainer.update(traj, pairs)
     assert stats["pairs"] == 1 and stats["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert stats["lora_delta_norm"] > 0  # the report's diagnostics read how far the LoRA moved
     margin = _log_ratio_margin(pipe, traj)
     assert (margin > 0) if preferred == 0 else (margin < 0), margin
 

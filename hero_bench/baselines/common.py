@@ -19,7 +19,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hero_bench.errors import ConfigError
-from hero_bench.models import ADAPTER_NAME, has_lora, lora_parameters
+from hero_bench.models import ADAPTER_NAME, has_lora, lora_norms, lora_parameters
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
@@ -84,6 +84,12 @@ class LoraOptimizer:
         )
         self.generator = torch.Generator().manual_seed(seed)
         self.steps = 0
+        self.initial_params = [p.detach().cpu().clone() for p in self.params]
+        """The seeded initial LoRA (built right before, by `attach_lora`): a resumed run rebuilds the same."""
+
+    def lora_norms(self) -> dict[str, float]:
+        """`lora_norm` and `lora_delta_norm` (change since the initial LoRA), as the DDPO trainer logs them."""
+        return lora_norms(self.params, self.initial_params)
 
     def step(self) -> float:
         """Clip the accumulated gradients (if configured), apply them, clear them; returns the grad norm."""

@@ -179,7 +179,7 @@ class D3POTrainer:
         gen = self.opt.generator
         pair_t = torch.tensor(list(pairs), dtype=torch.long).reshape(-1, 2)
         if len(pair_t) == 0:
-            return {"pairs": 0.0}
+            return {"pairs": 0.0, **self.opt.lora_norms()}
         if o.max_pairs is not None and len(pair_t) > o.max_pairs:
             pair_t = pair_t[torch.randperm(len(pair_t), generator=gen)[: o.max_pairs]]
         finite = torch.isfinite(traj.log_probs.detach().cpu()).all(dim=0)
@@ -208,7 +208,7 @@ class D3POTrainer:
         means = torch.stack(rows).mean(dim=0).tolist()
         stats = dict(zip(("loss", "margin", "accuracy", "clipfrac"), means, strict=True))
         stats.update(pairs=float(len(pair_t)), steps_per_pair=float(k), grad_norm=sum(norms) / len(norms),
-                     optimizer_steps=float(self.opt.steps))
+                     optimizer_steps=float(self.opt.steps), **self.opt.lora_norms())
         return stats
 
     def _accumulate(

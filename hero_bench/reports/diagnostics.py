@@ -1,8 +1,9 @@
-"""Training diagnostics of the DDPO-based methods: does the fine-tuning learn at all?
+"""Training diagnostics of the LoRA-training methods: does the fine-tuning learn at all?
 
 A success curve that stays flat does not say why. The DDPO-K update logs, per epoch (results.csv `stat_`
 columns): the share of clipped transitions and the approximate KL of the PPO step, the spread of the
-advantages it was given, and the LoRA weights' norm and distance from their initial values. This section
+advantages it was given, and the LoRA weights' norm and distance from their initial values. d3po-style
+logs its ratio clip's clipfrac and the same LoRA norms (runs before Dec 2026 lack the norms). This section
 plots them against feedback and names the symptoms of a learner that cannot learn:
 - the LoRA never moved (no update was applied);
 - most transitions clipped (a trust region too tight for the latent: `ddpo.clip_scaling`);
