@@ -1,12 +1,14 @@
 """Print the README's paper-grid table from a report's CSV tables, so that every figure in it has a command.
 
-    python scripts/paper-grid-table.py docs/results/paper-grid/report
+    python scripts/paper-grid-table.py docs/results/paper-grid/report            # the README's table
+    python scripts/paper-grid-table.py docs/results/paper-grid/report --detail   # docs/results' (more intervals)
 
 Per task: final success of sd-pretrained, d3po-style and HERO (seed means); HERO's paired differences to both
 with their 95% bootstrap intervals; HERO's LoRA-only evaluation and its paired difference to pretrained;
 d3po-style's own gain (final minus its epoch-0 success); and the feedback ratio of the paper's 4x claim, at
-d3po-style's whole budget / at its first touch of its final success. Rows in the order of HERO's gain over
-pretrained. Reads summary, paired_differences, own_gains, efficiency_at_budget and efficiency_at_final.
+d3po-style's whole budget / at its first touch of its final success. `--detail` gives the LoRA-only difference
+and the whole-budget ratio with their intervals. Rows in the order of HERO's gain over pretrained. Reads
+summary, paired_differences, own_gains, efficiency_at_budget and efficiency_at_final.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ def _interval(row: pd.Series) -> str:
     return f"{_signed(row['difference'])} [{_signed(row['ci_low'])}, {_signed(row['ci_high'])}]"
 
 
-def _ratio(row: pd.Series | None) -> str:
-    return "—" if row is None or pd.isna(row["ratio"]) else f"{row['ratio']:.1f}x"
+def _ratio(row: pd.Series | None, ci: bool = False) -> str:
+    if row is None or pd.isna(row["ratio"]):
+        return "—"
+    return f"{row['ratio']:.1f}x" + (f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if ci else "")
 
 
-def table(report: Path) -> str:
+def table(report: Path, detail: bool = False) -> str:
     """The markdown table (header, rule and one row per task)."""
     t = report / "tables"
     summary = pd.read_csv(t / "summary.csv").set_index(["task", "method"])["success_mean"]
@@ -44,20 +48,27 @@ def table(report: Path) -> str:
         {task for task, a, b in paired.index if a == HERO and b == PRE},
         key=lambda task: -paired.loc[(task, HERO, PRE), "difference"],
     )
-    head = ("task", "pretrained", "d3po-style", "HERO", "HERO - pretrained", "HERO - d3po-style",
-            "HERO, LoRA only", "d3po-style's own gain", "ratio")
+    head = ["task", "pretrained", "d3po-style", "HERO", "HERO - pretrained", "HERO - d3po-style",
+            "HERO, LoRA only", "d3po-style's own gain", "ratio"]
+    if detail:
+        head[6:] = ["HERO, LoRA only - pretrained", "d3po-style's own gain", "ratio, whole budget [CI]", "first touch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task in tasks:
         key = (task, HERO, D3PO)
         budget = at_budget.loc[key] if key in at_budget.index else None
         final = at_final.loc[key] if key in at_final.index else None
-        if budget is not None and pd.isna(budget["ratio"]) and isinstance(budget["undefined_because"], str):
-            ratio = "no gain to match"
+        no_gain = budget is not None and pd.isna(budget["ratio"]) and isinstance(budget["undefined_because"], str)
+        if detail:
+            ratio = "no gain to match |" if no_gain else f"{_ratio(budget, ci=True)} | {_ratio(final)}"
         else:
-            ratio = f"{_ratio(budget)} / {_ratio(final)}"
+            ratio = "no gain to match" if no_gain else f"{_ratio(budget)} / {_ratio(final)}"
         lora = (task, LORA_ONLY, PRE)
-        lora_cell = (f"{summary[(task, LORA_ONLY)]:.2f} ({_signed(paired.loc[lora, 'difference'])})"
-                     if lora in paired.index else "—")
+        if lora not in paired.index:
+            lora_cell = "—"
+        elif detail:
+            lora_cell = _interval(paired.loc[lora])
+        else:
+            lora_cell = f"{summary[(task, LORA_ONLY)]:.2f} ({_signed(paired.loc[lora, 'difference'])})"
         cells = [
             task,
             f"{summary[(task, PRE)]:.2f}",
@@ -74,6 +85,7 @@ def table(report: Path) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "tables").is_dir():
-        sys.exit("usage: python scripts/paper-grid-table.py REPORT_DIR (a `hero-bench report` folder with tables/)")
-    print(table(Path(sys.argv[1])))
+    args = [a for a in sys.argv[1:] if a != "--detail"]
+    if len(args) != 1 or not (Path(args[0]) / "tables").is_dir():
+        sys.exit("usage: python scripts/paper-grid-table.py REPORT_DIR [--detail] (a `hero-bench report` folder)")
+    print(table(Path(args[0]), detail="--detail" in sys.argv))
