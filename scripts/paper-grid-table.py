@@ -31,7 +31,11 @@ def _interval(row: pd.Series) -> str:
 
 
 def _ratio(row: pd.Series | None, ci: bool = False) -> str:
-    if row is None or pd.isna(row["ratio"]):
+    if row is None:
+        return "—"
+    if pd.isna(row["feedback_a"]):
+        return "not reached"  # HERO's mean curve never gets to d3po-style's final success
+    if pd.isna(row["ratio"]):
         return "—"
     return f"{row['ratio']:.1f}x" + (f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if ci else "")
 
@@ -58,10 +62,14 @@ def table(report: Path, detail: bool = False) -> str:
         budget = at_budget.loc[key] if key in at_budget.index else None
         final = at_final.loc[key] if key in at_final.index else None
         no_gain = budget is not None and pd.isna(budget["ratio"]) and isinstance(budget["undefined_because"], str)
-        if detail:
-            ratio = "no gain to match |" if no_gain else f"{_ratio(budget, ci=True)} | {_ratio(final)}"
+        if no_gain:
+            ratio = "no gain to match |" if detail else "no gain to match"
+        elif budget is not None and pd.isna(budget["feedback_a"]):
+            ratio = "not reached |" if detail else "not reached"
+        elif detail:
+            ratio = f"{_ratio(budget, ci=True)} | {_ratio(final)}"
         else:
-            ratio = "no gain to match" if no_gain else f"{_ratio(budget)} / {_ratio(final)}"
+            ratio = f"{_ratio(budget)} / {_ratio(final)}"
         lora = (task, LORA_ONLY, PRE)
         if lora not in paired.index:
             lora_cell = "—"
