@@ -63,7 +63,7 @@ def test_bench_embedding_pass(benchmark, toy):
 class _BackwardEveryPass(FeedbackEmbedder):
     """The fit before passes at zero loss skipped their backward (same results, tests/test_hero_representation.py)."""
 
-    def _gradients(self, loss: torch.Tensor) -> None:
+    def _gradients(self, loss: torch.Tensor, value: float) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
 

@@ -176,7 +176,7 @@ def test_same_seed_same_initial_network() -> None:
 class _AlwaysBackward(FeedbackEmbedder):
     """The fit before the zero-loss shortcut: backward on every pass, whatever the loss."""
 
-    def _gradients(self, loss: torch.Tensor) -> None:
+    def _gradients(self, loss: torch.Tensor, value: float) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
 

@@ -241,7 +241,7 @@ class FeedbackEmbedder:
                 epoch_losses.append(loss.item())
                 if lazy and epoch_losses[-1] == 0.0:
                     continue  # no active triplet: a step would only drift on Adam's momentum
-                self._gradients(loss)
+                self._gradients(loss, epoch_losses[-1])
                 self.optimizer.step()
             losses.append(sum(epoch_losses) / len(epoch_losses))
             if online_stop and losses[-1] == 0.0:
@@ -250,13 +250,14 @@ class FeedbackEmbedder:
         self.head.eval()
         return losses
 
-    def _gradients(self, loss: Tensor) -> None:
+    def _gradients(self, loss: Tensor, value: float) -> None:
         """The loss's gradients in `.grad`. At zero loss every hinge is inactive and backward would give
         exact zeros (a signed zero leaves Adam's moments and step unchanged), so they are set without
         running it. Why: the released code keeps stepping after its 500 passes reach zero loss (Adam's
         momentum still moves the weights), most passes do (70-90% on toy batches), and backward is half
-        of a pass's time; results stay identical (tests/test_hero_representation.py)."""
-        if loss.item() != 0.0:
+        of a pass's time; results stay identical (tests/test_hero_representation.py). `value` is the loss
+        already read, so the device is not synchronised twice."""
+        if value != 0.0:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             return
