@@ -31,11 +31,7 @@ def _interval(row: pd.Series) -> str:
 
 
 def _ratio(row: pd.Series | None, ci: bool = False) -> str:
-    if row is None:
-        return "—"
-    if pd.isna(row["feedback_a"]):
-        return "not reached"  # HERO's mean curve never gets to d3po-style's final success
-    if pd.isna(row["ratio"]):
+    if row is None or pd.isna(row["ratio"]):
         return "—"
     return f"{row['ratio']:.1f}x" + (f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if ci else "")
 
@@ -61,15 +57,14 @@ def table(report: Path, detail: bool = False) -> str:
         key = (task, HERO, D3PO)
         budget = at_budget.loc[key] if key in at_budget.index else None
         final = at_final.loc[key] if key in at_final.index else None
-        no_gain = budget is not None and pd.isna(budget["ratio"]) and isinstance(budget["undefined_because"], str)
-        if no_gain:
-            ratio = "no gain to match |" if detail else "no gain to match"
+        if budget is not None and isinstance(budget["undefined_because"], str):
+            ratios = ["no gain to match", ""]
         elif budget is not None and pd.isna(budget["feedback_a"]):
-            ratio = "not reached |" if detail else "not reached"
-        elif detail:
-            ratio = f"{_ratio(budget, ci=True)} | {_ratio(final)}"
+            ratios = ["not reached", ""]  # HERO's mean curve never gets to d3po-style's final success
         else:
-            ratio = f"{_ratio(budget)} / {_ratio(final)}"
+            ratios = [_ratio(budget, ci=detail), _ratio(final)]
+        if not detail:
+            ratios = [" / ".join(r for r in ratios if r)]
         lora = (task, LORA_ONLY, PRE)
         if lora not in paired.index:
             lora_cell = "—"
@@ -86,7 +81,7 @@ def table(report: Path, detail: bool = False) -> str:
             _interval(paired.loc[key]),
             lora_cell,
             _interval(gains.loc[(task, D3PO)].rename({"gain": "difference"})),
-            ratio,
+            *ratios,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
