@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from hero_bench.oracles.gold import GOLD_DIR, gold_scores, judge_gold, load_labels
+from hero_bench.errors import HeroBenchError
+from hero_bench.oracles.gold import GOLD_DIR, RaterAgreement, gold_scores, judge_gold, load_labels, rater_agreement
 from hero_bench.oracles.simulated import SimulatedOracle
 
 TOY_TASKS = {"toy-hand", "toy-blue-circle", "toy-black-cat", "toy-narcissus", "toy-mountain", "toy-safety"}
@@ -88,6 +89,7 @@ def test_calibrate_gold_prints_scores_as_json():
     out = json.loads(r.stdout)
     tasks = {row["task"] for row in out["scores"]}
     assert TOY_TASKS <= tasks
+    assert {row["task"] for row in out["labellers"]} >= {"toy-hand", "all"}
 
 
 def test_a_folder_without_labels_is_a_one_line_error(tmp_path):
@@ -97,3 +99,26 @@ def test_a_folder_without_labels_is_a_one_line_error(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "labels.csv" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_labellers_agree_well_enough_to_hold_a_judge_to_the_goal():
+    """The 0.95 goal is meaningful only if people agree at least that often: a second labeller re-labelled
+    held-out images blind (no first labels, no verdicts) and agrees on >= 0.95 of them overall."""
+    agreement = {r.task: r for r in rater_agreement(load_labels(GOLD_DIR))}
+    assert agreement["all"].n >= 192 and agreement["all"].agreement >= 0.95
+    assert all(r.n == 32 for t, r in agreement.items() if t != "all")
+
+
+def test_cohens_kappa_discounts_the_agreement_the_base_rates_give():
+    # po = 3/4; chance = 1/2 * 1/4 + 1/2 * 3/4 = 1/2; kappa = (3/4 - 1/2) / (1 - 1/2) = 1/2
+    r = RaterAgreement.of("t", [True, True, False, False], [True, False, False, False])
+    assert r.agree == 3 and r.kappa == pytest.approx(0.5)
+    assert RaterAgreement.of("t", [True, False], [False, True]).kappa == pytest.approx(-1.0)
+
+
+def test_a_second_label_that_is_not_good_or_bad_is_a_one_line_error(tmp_path):
+    (tmp_path / "labels.csv").write_text("task,file,good,split,second\ntoy-hand,0000.png,1,dev,maybe\n")
+    with pytest.raises(HeroBenchError, match="second holds 'maybe'"):
+        load_labels(tmp_path)
+    (tmp_path / "labels.csv").write_text("task,file,good,split,second\ntoy-hand,0000.png,1,dev,\n")
+    assert rater_agreement(load_labels(tmp_path)) == []

@@ -7,7 +7,8 @@ package (PNGs + one CSV); `hero-bench calibrate --gold DIR` scores any oracle ag
 Wilson intervals, on a dev half (where a parser may be tuned) and a held-out half (what is reported).
 
 Layout of a gold folder:
-    labels.csv            task,file,good,split[,note]  (split: dev | heldout, alternating by image index)
+    labels.csv            task,file,good,split[,second][,note]  (split: dev | heldout, alternating by image index;
+                          second: another labeller's independent label, blank where not re-labelled)
     <task>/NNNN.png       the generated images (`hero-bench generate --task <task> --n 64 --seed S --out <task>`)
     tasks/<name>.yaml     task files for prompts that are not shipped tasks
     README.md             how the images were generated and labelled (commands)
@@ -31,6 +32,9 @@ from hero_bench.tasks.loader import load_task
 
 GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gold"
 LABELS = "labels.csv"
+SECOND = "second"
+_GOOD = ("1", "true", "yes", "good")
+_BAD = ("0", "false", "no", "bad")
 SPLITS = ("dev", "heldout")
 
 
@@ -50,12 +54,57 @@ def load_labels(folder: str | Path = GOLD_DIR) -> pd.DataFrame:
     path = Path(folder) / LABELS
     if not path.exists():
         raise HeroBenchError(f"{path} not found: a gold folder holds labels.csv (task,file,good,split)")
-    table = pd.read_csv(path)
+    table = pd.read_csv(path, dtype={SECOND: str})
     missing = {"task", "file", "good", "split"} - set(table.columns)
     if missing:
         raise HeroBenchError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
-    table["good"] = table["good"].astype(str).str.lower().isin(("1", "true", "yes", "good"))
+    table["good"] = table["good"].astype(str).str.lower().isin(_GOOD)
+    if SECOND in table.columns:
+        raw = table[SECOND].fillna("").astype(str).str.strip().str.lower()
+        unknown = sorted(set(raw) - {"", *_GOOD, *_BAD})
+        if unknown:
+            raise HeroBenchError(
+                f"{path}: column {SECOND} holds {unknown[0]!r}; use 1 (good), 0 (bad) or leave it blank"
+            )
+        table[SECOND] = [None if v == "" else v in _GOOD for v in raw]
     return table
+
+
+@dataclass(frozen=True)
+class RaterAgreement:
+    """How often two labellers, labelling the same images independently, gave the same label.
+
+    Why: a judge can only be held to a person's labels as far as people agree with each other; where two
+    labellers disagree the image is ambiguous, and a judge's "error" there is a coin toss."""
+
+    task: str
+    n: int
+    agree: int
+    agreement: float
+    agreement_ci: tuple[float, float]
+    kappa: float
+    """Cohen's kappa: agreement beyond what the two labellers' base rates of "good" give by chance."""
+
+    @classmethod
+    def of(cls, task: str, first: Sequence[bool], second: Sequence[bool]) -> RaterAgreement:
+        a, b = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
+        n, agree = len(a), int((a == b).sum())
+        chance = a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean())
+        kappa = float("nan") if chance >= 1 else float((agree / n - chance) / (1 - chance))
+        return cls(task, n, agree, agree / n, wilson_interval(agree, n), kappa)
+
+
+def rater_agreement(labels: pd.DataFrame) -> list[RaterAgreement]:
+    """Per task (and 'all') over the images that carry a second label; [] when the set has none."""
+    if SECOND not in labels.columns:
+        return []
+    both = labels[labels[SECOND].notna()]
+    out = [
+        RaterAgreement.of(str(t), r["good"].tolist(), r[SECOND].astype(bool).tolist()) for t, r in both.groupby("task")
+    ]
+    if out:
+        out.append(RaterAgreement.of("all", both["good"].tolist(), both[SECOND].astype(bool).tolist()))
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hero_bench.oracles.gold import gold_scores, judge_gold, scores_frame
+from hero_bench.oracles.gold import SECOND, gold_scores, judge_gold, rater_agreement, scores_frame
 
 
 def _pct(x: float) -> str:
@@ -30,10 +32,11 @@ def print_gold_report(
 
     judged = judge_gold(ORACLES.create(oracle, seed=seed, **options), folder)
     scores = scores_frame(gold_scores(judged))
+    raters = pd.DataFrame([asdict(r) for r in rater_agreement(judged)])
     if json_out:
-        print(
-            json.dumps({"oracle": oracle, "gold": str(folder), "scores": json.loads(scores.to_json(orient="records"))})
-        )
+        records = {"scores": scores, "labellers": raters}
+        out = {k: json.loads(v.to_json(orient="records")) if len(v) else [] for k, v in records.items()}
+        print(json.dumps({"oracle": oracle, "gold": str(folder), **out}))
         return
     table = Table(
         title=f"'{oracle}' against the gold labels in {folder} (95% Wilson intervals)",
@@ -69,3 +72,35 @@ def print_gold_report(
             ),
             soft_wrap=True,
         )
+    if len(raters):
+        console.print(_labellers_table(judged, raters))
+
+
+def _labellers_table(judged: pd.DataFrame, raters: pd.DataFrame) -> Table:
+    """The two labellers' agreement beside the judge's agreement with each of them, on the same images."""
+    table = Table(
+        title="Two labellers, independently, on the images with a second label (95% Wilson intervals)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("task", "n", "agree", "95% CI", "kappa", "judge=1st", "judge=2nd"):
+        table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
+    both = judged[judged[SECOND].notna()]
+    for r in raters.itertuples():
+        rows = both if r.task == "all" else both[both["task"] == r.task]
+        judge = rows["judged"].astype(bool)
+        table.add_row(
+            r.task,
+            str(r.n),
+            _pct(r.agreement),
+            _ci(r.agreement_ci),
+            _pct(r.kappa),
+            _pct(float((judge == rows["good"]).mean())),
+            _pct(float((judge == rows[SECOND].astype(bool)).mean())),
+        )
+    table.caption = (
+        "agree: the labellers' agreement; kappa: Cohen's (beyond chance); judge=1st / judge=2nd: the judge's "
+        "agreement with labels.csv's good column / its second column"
+    )
+    return table
