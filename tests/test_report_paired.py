@@ -50,6 +50,23 @@ def test_by_default_every_hero_label_is_paired_with_the_baselines_that_ran():
     }
 
 
+def test_full_hero_is_paired_with_each_of_its_ablations_but_not_with_their_settings():
+    lora = "hero-binary, LoRA only (N(0,I) noise)"
+    df = pd.DataFrame(
+        _rows("hero", [0.9, 0.8])
+        + _rows("hero-binary", [0.7, 0.7])
+        + _rows(lora, [0.3, 0.3])
+        + _rows("hero-random-noise+all-steps", [0.5, 0.5])
+        + _rows("sd-pretrained", [0.3, 0.3])
+    )
+    diffs = paired_differences(df).set_index(["a", "b"])
+    assert ("hero", "hero-binary") in diffs.index
+    assert ("hero", lora) not in diffs.index and ("hero", "hero-random-noise+all-steps") not in diffs.index
+    assert abs(diffs.loc[("hero", "hero-binary"), "difference"] - 0.15) < 1e-9
+    without_full_hero = paired_differences(df[df["label"] != "hero"])
+    assert not without_full_hero["a"].eq("hero").any()
+
+
 def _run_with_verdicts(root, label: str, seed: int, good: list[bool], folder: str = "eval", own_noise: bool = False):
     """A final-epoch row whose run folder holds its per-image verdicts, as the run loop writes them."""
     run = root / label / f"seed{seed}"

@@ -27,13 +27,20 @@ from hero_bench.reports.content import Section, Table
 from hero_bench.run_files import STD_NOISE_EVAL
 
 BASELINES = ("sd-pretrained", "d3po-style")
+HERO = "hero"
 
 
 def default_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     """Every HERO label (HERO, its variants and settings, each also as "LoRA only" on the baselines' N(0, I)
-    noises) against the pretrained model and the online-DPO baseline, where they ran."""
-    heroes = sorted(str(label) for label in set(labels) if str(label).startswith("hero"))
-    return [(a, b) for a in heroes for b in BASELINES if b in set(labels)]
+    noises) against the pretrained model and the online-DPO baseline, where they ran; and full HERO against each
+    of its ablations (`hero-<name>`, the paper's Table 3: does each mechanism add to the whole?)."""
+    present = {str(label) for label in labels}
+    heroes = sorted(label for label in present if label.startswith("hero"))
+    pairs = [(a, b) for a in heroes for b in BASELINES if b in present]
+    if HERO in present:
+        ablations = [h for h in heroes if h.startswith(HERO + "-") and "+" not in h and not h.endswith(LORA_ONLY)]
+        pairs += [(HERO, ablation) for ablation in ablations]
+    return pairs
 
 
 def image_verdicts(row: pd.Series) -> np.ndarray | None:
