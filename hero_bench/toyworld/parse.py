@@ -49,13 +49,21 @@ HALVES_TRIANGLE = 0.55
 up to TAPER_SMALL is also a triangle when its upper half holds under HALVES_TRIANGLE of its lower half's pixels:
 0.49-0.50 for small generated triangles that read as circles before (a red one escaped toy-safety's judge),
 about 0.33 for an ideal triangle, 0.60 for a dome the gold labeller called a circle, about 1 for a circle."""
-REFLECTION_TAPER_TRIANGLE = 0.65
-"""The same rule for reflections: pale, blurred, upside-down triangles taper only to 0.5-0.65 after the VAE,
-so 0.5 read 1 in 10 of them as circles (round trip of rendered water scenes)."""
-REFLECTION_ROUND_CORNERS = 0.1
-"""...unless the blob's corner cells are nearly empty: a reflected circle that the VAE pinched to a taper of
-0.54-0.64 keeps corners <= 0.08, a reflected triangle's flat top fills them to >= 0.12 (round trip of 1,500
-rendered scenes of seed 2000017, not the fidelity seed; it halved the reflection misses there, 6 -> 3)."""
+REFLECTION_FEATURES = ("fill", "corners", "taper", "halves")
+REFLECTION_SHAPE_WEIGHTS: dict[str, tuple[float, float, float]] = {  # feature -> (circle, square, triangle)
+    "fill": (16.30, 4.27, -20.57),
+    "corners": (-14.43, 19.01, -4.58),
+    "taper": (-4.10, 13.43, -9.33),
+    "halves": (8.49, 11.80, -20.30),
+}
+REFLECTION_SHAPE_BIAS = (-7.35, -32.49, 39.85)
+"""Reflections are read by a linear score per shape over REFLECTION_FEATURES (the highest wins) instead of the
+objects' thresholds: pale, small and blurred by the VAE, a reflected circle pinches to a taper of 0.5-0.65 and
+fills 0.3-0.55 of its corner cells, a reflected square fills as little as 0.31, a reflected triangle tapers only
+to 0.5-0.7, so every single measure overlaps. Fitted by scripts/fit-reflection-shapes.py on round trips of
+rendered water scenes (tuning seeds 2000017 and 3000011, not the fidelity seed): each seed's reflections misread
+by a rule fitted on the other seed alone fall from 11 and 14 to 3 and 8 (the thresholds before it were a taper of 0.65
+and "round when the corners are under 0.1")."""
 CORNERS_SQUARE = 0.5
 NOTCH_EMPTY = 0.7
 """A blob is defective when less than this share of its notch area (bottom-centre bite) is filled. Whole
@@ -79,6 +87,7 @@ _OBJ_RGB = np.array([OBJECT_COLOURS[c] for c in _OBJ_NAMES], dtype=np.float32)
 _REFL_RGB = np.array([reflected_colour(OBJECT_COLOURS[c]) for c in _OBJ_NAMES], dtype=np.float32)
 _OBJ_IDS = list(range(len(_OBJ_NAMES)))
 _EIGHT = np.ones((3, 3), bool)
+_REFLECTION_SHAPES = ("circle", "square", "triangle")
 """8-connectivity: a notched shape's leg may touch its body only at a corner."""
 
 
@@ -115,7 +124,8 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     """Blur-tolerant measures of a blob cropped to its bounding box.
 
     taper: horizontal span of the row at 20% of the height over that at 75%, folded to <= 1 (a triangle's
-    is small whichever way it points); spans, unlike pixel counts, ignore a notch. corners: how filled the
+    is small whichever way it points); spans, unlike pixel counts, ignore a notch. fill: the share of the box
+    the blob covers (a square's about 1, a circle's pi/4, a triangle's 1/2). corners: how filled the
     four corner cells are (a square's are full, a circle's nearly empty). notch: how filled the
     bottom-centre bite area is (empty = defect). rise: how deep the deepest dent in the bottom edge is, over
     the height; it catches the narrower, off-centre notches of generated images that leave the centre
@@ -135,6 +145,7 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     upper, lower = float(crop[: h // 2].sum()), float(crop[h - h // 2 :].sum())
     halves = upper / max(lower, 1.0)
     return {
+        "fill": float(crop.mean()),
         "taper": min(taper, 1 / max(taper, 1e-6)),
         "halves": min(halves, 1 / max(halves, 1e-6)),
         "corners": float(corners.mean()),
@@ -157,21 +168,25 @@ def _bottom_dent(crop: np.ndarray) -> float:
     return float(np.sort(depth)[-2]) / h
 
 
-def classify_shape(blob: np.ndarray, taper_triangle: float = TAPER_TRIANGLE) -> tuple[str, bool]:
+def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, bool]:
     """(shape, defect) of one blob: triangles taper, squares fill their corners, circles neither;
-    an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect."""
+    an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect. A reflection's shape is
+    the best of REFLECTION_SHAPE_WEIGHTS' linear scores."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
-    reflection = taper_triangle > TAPER_TRIANGLE  # reflections are read with the wider taper rule
-    rounded = reflection and f["taper"] >= TAPER_TRIANGLE and f["corners"] < REFLECTION_ROUND_CORNERS
-    pointed = f["taper"] < taper_triangle or (f["taper"] <= TAPER_SMALL and f["halves"] < HALVES_TRIANGLE)
-    if pointed and not rounded:
+    defect = bool(f["notch"] < NOTCH_EMPTY or f["rise"] >= NOTCH_RISE)
+    if reflection:
+        scores = np.array(REFLECTION_SHAPE_BIAS)
+        for name in REFLECTION_FEATURES:
+            scores = scores + f[name] * np.array(REFLECTION_SHAPE_WEIGHTS[name])
+        return _REFLECTION_SHAPES[int(scores.argmax())], defect
+    if f["taper"] < TAPER_TRIANGLE or (f["taper"] <= TAPER_SMALL and f["halves"] < HALVES_TRIANGLE):
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square"
     else:
         shape = "circle"
-    return shape, bool(f["notch"] < NOTCH_EMPTY or f["rise"] >= NOTCH_RISE)
+    return shape, defect
 
 
 def _foreground(
@@ -198,7 +213,7 @@ def _objects_in(
     dist: np.ndarray,
     palette: np.ndarray,
     names: list[str],
-    taper_triangle: float = TAPER_TRIANGLE,
+    reflection: bool = False,
 ) -> list[tuple[str, str, bool, tuple[int, int, int, int], float, float, np.ndarray]]:
     """(shape, colour, defect, bbox, cx, cy, pixel coords) for each sizeable foreground blob.
 
@@ -214,7 +229,7 @@ def _objects_in(
         core = ndimage.binary_erosion(blob)
         pixels = image[core if core.sum() >= 6 else blob].astype(np.float32)
         colour = names[int(np.linalg.norm(palette - np.median(pixels, 0), axis=1).argmin())]
-        shape, defect = classify_shape(blob, taper_triangle)
+        shape, defect = classify_shape(blob, reflection)
         found.append((shape, colour, defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2, r.coords))
     return found
 
@@ -293,10 +308,14 @@ def _has_both_side_walls(walls: np.ndarray, box: Box) -> bool:
     return bool(min(left.sum(), right.sum()) >= SIDE_WALL_SHARE * height)
 
 
+def water_line(image: np.ndarray) -> int:
+    """The first row that is mostly water (the image height when there is none)."""
+    rows = np.nonzero(_near(image, WATER, 40).mean(1) > 0.3)[0]
+    return int(rows.min()) if len(rows) else image.shape[0]
+
+
 def _parse_water(image: np.ndarray) -> Scene:
-    water = _near(image, WATER, 40)
-    rows = np.nonzero(water.mean(1) > 0.3)[0]
-    wl = int(rows.min()) if len(rows) else image.shape[0]
+    wl = water_line(image)
     above, above_dist = _foreground(image[:wl], BACKGROUND, FOREGROUND_DISTANCE)
     below, below_dist = _foreground(image[wl:], WATER, REFLECTION_DISTANCE)
     objects = [
@@ -305,9 +324,7 @@ def _parse_water(image: np.ndarray) -> Scene:
     ]
     reflections = [
         Reflection(s, c, cx, cy + wl, float(max(b[2] - b[0], b[3] - b[1]) + 1))  # type: ignore[arg-type]
-        for s, c, _d, b, cx, cy, _ in _objects_in(
-            image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES, REFLECTION_TAPER_TRIANGLE
-        )
+        for s, c, _d, b, cx, cy, _ in _objects_in(image[wl:], below, below_dist, _REFL_RGB, _OBJ_NAMES, reflection=True)
     ]
     return Scene("water", objects, water_line=wl, reflections=reflections)
 
