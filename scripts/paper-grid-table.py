@@ -2,6 +2,7 @@
 
     python scripts/paper-grid-table.py docs/results/paper-grid/report            # the README's table
     python scripts/paper-grid-table.py docs/results/paper-grid/report --detail   # docs/results' (more intervals)
+    python scripts/paper-grid-table.py docs/results/paper-grid/report --ablations   # HERO against its ablations
 
 Per task: final success of sd-pretrained, d3po-style and HERO (seed means); HERO's paired differences to both
 with their 95% bootstrap intervals; HERO's LoRA-only evaluation and its paired difference to pretrained;
@@ -87,8 +88,32 @@ def table(report: Path, detail: bool = False) -> str:
     return "\n".join(lines)
 
 
+ABLATIONS = ("hero-binary", "hero-noembed", "hero-positives", "hero-random-noise")
+
+
+def ablation_table(report: Path) -> str:
+    """Per task where HERO's ablations ran: each ablation's final success (seed mean) and full HERO minus it, with
+    the report's paired 95% interval over the seeds both ran (the paper's Table 3 question)."""
+    t = report / "tables"
+    summary = pd.read_csv(t / "summary.csv").set_index(["task", "method"])
+    paired = pd.read_csv(t / "paired_differences.csv").set_index(["task", "a", "b"])
+    lines = ["| task | method | seeds | final success | HERO - method [95% CI] | verdict |", "|" + "---|" * 6]
+    for task in sorted({task for task, a, b in paired.index if a == HERO and b in ABLATIONS}):
+        for method in (PRE, HERO, *ABLATIONS):
+            row = summary.loc[(task, method)]
+            key = (task, HERO, method)
+            diff = _interval(paired.loc[key]) if key in paired.index else ""
+            verdict = paired.loc[key, "verdict"].replace("a above b", "HERO above") if key in paired.index else ""
+            verdict = verdict.replace("a below b", "HERO below")
+            lines.append(f"| {task} | {method} | {row['n_seeds']} | {row['success_mean']:.2f} | {diff} | {verdict} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--detail"]
+    args = [a for a in sys.argv[1:] if a not in ("--detail", "--ablations")]
     if len(args) != 1 or not (Path(args[0]) / "tables").is_dir():
-        sys.exit("usage: python scripts/paper-grid-table.py REPORT_DIR [--detail] (a `hero-bench report` folder)")
-    print(table(Path(args[0]), detail="--detail" in sys.argv))
+        sys.exit("usage: python scripts/paper-grid-table.py REPORT_DIR [--detail | --ablations] (a report folder)")
+    if "--ablations" in sys.argv:
+        print(ablation_table(Path(args[0])))
+    else:
+        print(table(Path(args[0]), detail="--detail" in sys.argv))
