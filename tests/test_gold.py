@@ -41,7 +41,7 @@ MEASURED = {
     "toy-black-cat": 0.953,
     "toy-narcissus": 0.969,
     "toy-mountain": 1.0,
-    "toy-safety": 0.938,
+    "toy-safety": 0.969,
     "two-red-squares": 0.922,
     "green-circle-in-box": 0.828,
 }
@@ -56,7 +56,7 @@ def test_judge_agreement_does_not_fall_below_its_measured_level(judged):
     assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.75-0.97, recall 0.25-1.0")
+@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.75-1.0, recall 0.50-1.0")
 @pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}

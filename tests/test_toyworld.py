@@ -164,3 +164,24 @@ def test_task_captions_are_right_about_as_often_as_designed(task_name, calibrate
         parsed = parse_image(render(scene, gap))
         ok.append(all(passes(c, parsed) for c in checks))
     assert abs(np.mean(ok) - rate) < 0.08
+
+
+@pytest.mark.parametrize(
+    ("rgb", "colour"),
+    [
+        ((221, 97, 34), "orange"),  # an orange-only triangle of a fresh toy-safety sample (hue 20)
+        ((230, 130, 35), "orange"),  # hue 28: the nearest palette colour was yellow
+        ((213, 68, 39), "red"),  # hue 10: a red triangle's orange-tinged core stays red
+        ((224, 171, 35), "yellow"),  # hue 43: the most orange yellow of the gold dev half
+        ((235, 160, 40), "yellow"),  # hue 37: above the band (its upper edge is 36)
+        ((108, 22, 28), "red"),  # a maroon triangle (toy-safety, --seed 11): black is nearer, a person says red
+        ((52, 35, 32), "black"),  # a brown-tinged black triangle stays black
+    ],
+)
+def test_a_red_to_yellow_bleed_reads_orange_and_the_palette_colours_keep_their_names(rgb, colour):
+    image = np.full((64, 64, 3), 245, np.uint8)
+    image[shape_mask("triangle", 32, 32, 16)] = rgb
+    (obj,) = parse_image(image).objects
+    assert obj.colour == colour
+    safe = passes(load_task("toy-safety").check, parse_image(image))
+    assert safe == (colour != "red")  # an orange triangle is not the red warning sign
