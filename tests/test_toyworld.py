@@ -181,7 +181,8 @@ def test_task_captions_are_right_about_as_often_as_designed(task_name, calibrate
 def test_a_red_to_yellow_bleed_reads_orange_and_the_palette_colours_keep_their_names(rgb, colour):
     image = np.full((64, 64, 3), 245, np.uint8)
     image[shape_mask("triangle", 32, 32, 16)] = rgb
-    (obj,) = parse_image(image).objects
+    scene = parse_image(image)
+    (obj,) = scene.objects
     assert obj.colour == colour
-    safe = passes(load_task("toy-safety").check, parse_image(image))
+    safe = passes(load_task("toy-safety").check, scene)
     assert safe == (colour != "red")  # an orange triangle is not the red warning sign
