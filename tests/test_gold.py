@@ -14,7 +14,15 @@ import sys
 import pytest
 
 from hero_bench.errors import HeroBenchError
-from hero_bench.oracles.gold import GOLD_DIR, RaterAgreement, gold_scores, judge_gold, load_labels, rater_agreement
+from hero_bench.oracles.gold import (
+    FIRST_GOLD_DIR,
+    GOLD_DIR,
+    RaterAgreement,
+    gold_scores,
+    judge_gold,
+    load_labels,
+    rater_agreement,
+)
 from hero_bench.oracles.simulated import SimulatedOracle
 
 TOY_TASKS = {"toy-hand", "toy-blue-circle", "toy-black-cat", "toy-narcissus", "toy-mountain", "toy-safety"}
@@ -25,38 +33,57 @@ def judged():
     return judge_gold(SimulatedOracle(seed=0), GOLD_DIR)
 
 
-def test_the_gold_set_covers_every_toy_task_and_two_other_prompts():
-    labels = load_labels(GOLD_DIR)
+@pytest.fixture(scope="module")
+def judged_first():
+    return judge_gold(SimulatedOracle(seed=0), FIRST_GOLD_DIR)
+
+
+@pytest.mark.parametrize("folder", [GOLD_DIR, FIRST_GOLD_DIR], ids=["default-model", "first"])
+def test_each_gold_set_covers_every_toy_task_and_two_other_prompts(folder):
+    labels = load_labels(folder)
     counts = labels.groupby("task").size()
     assert TOY_TASKS <= set(counts.index) and len(set(counts.index) - TOY_TASKS) >= 2
     assert (counts >= 64).all(), counts.to_dict()
     for task, rows in labels.groupby("task"):
-        assert all((GOLD_DIR / str(task) / f).exists() for f in rows["file"])
+        assert all((folder / str(task) / f).exists() for f in rows["file"])
         assert set(rows["split"]) == {"dev", "heldout"}
 
 
 MEASURED = {
+    "toy-hand": 0.938,
+    "toy-blue-circle": 0.828,
+    "toy-black-cat": 0.984,
+    "toy-narcissus": 0.984,
+    "toy-mountain": 1.0,
+    "toy-safety": 0.984,
+    "two-red-squares": 0.906,
+    "green-circle-in-box": 0.812,
+}
+"""The judge's agreement on all 64 images of each task of the default model's gold set (docs/toyworld.md)."""
+MEASURED_FIRST = {
     "toy-hand": 0.922,
     "toy-blue-circle": 0.906,
     "toy-black-cat": 0.953,
-    "toy-narcissus": 0.969,
+    "toy-narcissus": 0.953,
     "toy-mountain": 1.0,
     "toy-safety": 0.969,
-    "two-red-squares": 0.922,
+    "two-red-squares": 0.938,
     "green-circle-in-box": 0.828,
 }
-"""The judge's agreement on all 64 images of each gold task after the Dec 2026 parser tuning on the dev half
-(docs/toyworld.md). A parser change that costs any task more than three images (0.05) fails here."""
+"""The same on the first gold set (v2's first UNet). A parser change that costs any task of either set more than
+three images (0.05) fails here."""
 
 
-def test_judge_agreement_does_not_fall_below_its_measured_level(judged):
-    scores = {s.task: s.agreement for s in gold_scores(judged) if s.split == "all"}
-    assert set(MEASURED) <= set(scores)
-    low = {t: round(scores[t], 3) for t, level in MEASURED.items() if scores[t] < level - 0.05}
+@pytest.mark.parametrize("which", ["default-model", "first"])
+def test_judge_agreement_does_not_fall_below_its_measured_level(which, judged, judged_first):
+    table, measured = (judged, MEASURED) if which == "default-model" else (judged_first, MEASURED_FIRST)
+    scores = {s.task: s.agreement for s in gold_scores(table) if s.split == "all"}
+    assert set(measured) <= set(scores)
+    low = {t: round(scores[t], 3) for t, level in measured.items() if scores[t] < level - 0.05}
     assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.75-1.0, recall 0.50-1.0")
+@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.81-1.0, recall 0.86-1.0")
 @pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}
@@ -79,7 +106,7 @@ def test_calibrate_gold_prints_scores_as_json():
             "--oracle",
             "simulated",
             "--gold",
-            str(GOLD_DIR),
+            str(FIRST_GOLD_DIR),
             "--json",
         ],
         capture_output=True,
@@ -104,7 +131,7 @@ def test_a_folder_without_labels_is_a_one_line_error(tmp_path):
 def test_two_labellers_agree_well_enough_to_hold_a_judge_to_the_goal():
     """The 0.95 goal is meaningful only if people agree at least that often: a second labeller re-labelled
     held-out images blind (no first labels, no verdicts) and agrees on >= 0.95 of them overall."""
-    agreement = {r.task: r for r in rater_agreement(load_labels(GOLD_DIR))}
+    agreement = {r.task: r for r in rater_agreement(load_labels(FIRST_GOLD_DIR))}
     assert agreement["all"].n >= 192 and agreement["all"].agreement >= 0.95
     assert all(r.n == 32 for t, r in agreement.items() if t != "all")
 

@@ -45,3 +45,4 @@ def test_toy_palette_prints_a_share_per_prompt_as_json():
     (row,) = json.loads(out.stdout)["prompts"]
     assert row["family"] == "toy-hand" and row["rendered"] == 1.0
     assert 0.5 < row["generated"] <= 1.0 and 0.9 < row["vae_round_trip"] <= 1.0
+    assert row["ambiguous_rendered"] == 0.0 and 0.0 <= row["ambiguous_generated"] <= 1.0

@@ -77,9 +77,11 @@ def toy_palette_cmd(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Share of object pixels within a palette colour, per prompt: generated vs rendered vs VAE round trip."""
+    """Flat colours and crisp shapes, per prompt: the share of object pixels within a palette colour and the
+    share of objects whose shape sits near a judge threshold, generated vs rendered vs VAE round trip."""
     from hero_bench.evaluation import DEFAULT_MODEL, SamplingSettings, generate_images, seeded_noise
     from hero_bench.models import load_pipeline
+    from hero_bench.toyworld.crispness import ShapeAmbiguity
     from hero_bench.toyworld.fidelity import round_trip
     from hero_bench.toyworld.palette import PALETTE_PROMPTS, PaletteShare, prompt_family, rendered_images
 
@@ -89,21 +91,29 @@ def toy_palette_cmd(
     for text in prompt or list(PALETTE_PROMPTS):
         generated = generate_images(pipe, [text] * n, seeded_noise(pipe, n, seed), SamplingSettings(), seed=seed)
         rendered = rendered_images(text, n, seed)
+        trip = list(round_trip(vae, rendered))
         rows.append(
             {
                 "prompt": text,
                 "family": prompt_family(text) or "-",
                 "generated": PaletteShare.of(generated).share,
                 "rendered": PaletteShare.of(list(rendered)).share,
-                "vae_round_trip": PaletteShare.of(list(round_trip(vae, rendered))).share,
+                "vae_round_trip": PaletteShare.of(trip).share,
+                "ambiguous_generated": ShapeAmbiguity.of(generated).share,
+                "ambiguous_rendered": ShapeAmbiguity.of(list(rendered)).share,
+                "ambiguous_vae_round_trip": ShapeAmbiguity.of(trip).share,
             }
         )
     if json_out:
         print(json.dumps({"model": str(model or DEFAULT_MODEL), "n": n, "seed": seed, "prompts": rows}))
         return
-    table = Table(title=f"On-palette share of object pixels, {n} images per prompt (seed {seed})")
-    for col in ("prompt", "generated", "rendered", "VAE trip"):
+    table = Table(title=f"On-palette share of object pixels and ambiguous shapes, {n} images per prompt (seed {seed})")
+    columns = ("prompt", "on-palette: generated", "rendered", "VAE trip", "ambiguous: generated", "rendered",
+               "VAE trip")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="left" if col == "prompt" else "right", overflow="fold")
+    keys = ("generated", "rendered", "vae_round_trip", "ambiguous_generated", "ambiguous_rendered",
+            "ambiguous_vae_round_trip")  # fmt: skip
     for r in rows:
-        table.add_row(r["prompt"], f"{r['generated']:.3f}", f"{r['rendered']:.3f}", f"{r['vae_round_trip']:.3f}")
+        table.add_row(r["prompt"], *(f"{r[k]:.3f}" for k in keys))
     console.print(table)

@@ -31,6 +31,9 @@ from hero_bench.tasks.base import Task
 from hero_bench.tasks.loader import load_task
 
 GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gold"
+"""The gold set of the default model (toy world v2, Dec 2026 UNet): 512 images labelled by a person."""
+FIRST_GOLD_DIR = GOLD_DIR.parent / "gold-v2-first"
+"""The first gold set, from v2's first UNet; it holds a second labeller's labels of six held-out halves."""
 LABELS = "labels.csv"
 SECOND = "second"
 _GOOD = ("1", "true", "yes", "good")
