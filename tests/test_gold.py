@@ -57,7 +57,7 @@ MEASURED = {
     "toy-mountain": 1.0,
     "toy-safety": 0.984,
     "two-red-squares": 0.906,
-    "green-circle-in-box": 0.812,
+    "green-circle-in-box": 0.875,
 }
 """The judge's agreement on all 64 images of each task of the default model's gold set (docs/toyworld.md)."""
 MEASURED_FIRST = {
@@ -83,7 +83,7 @@ def test_judge_agreement_does_not_fall_below_its_measured_level(which, judged, j
     assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.81-1.0, recall 0.86-1.0")
+@pytest.mark.xfail(strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.81-1.0, recall 0.86-1.0 (blue-circle 0.81)")
 @pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}

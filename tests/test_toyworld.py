@@ -176,6 +176,9 @@ def test_task_captions_are_right_about_as_often_as_designed(task_name, calibrate
         ((235, 160, 40), "yellow"),  # hue 37: above the band (its upper edge is 36)
         ((108, 22, 28), "red"),  # a maroon triangle (toy-safety, --seed 11): black is nearer, a person says red
         ((52, 35, 32), "black"),  # a brown-tinged black triangle stays black
+        ((40, 160, 130), "teal"),  # hue 165: a blue-tinted green is not green (gold dev halves: 140 and 149)
+        ((45, 165, 65), "green"),  # hue 130: the dev-half greens sit at 125-133
+        ((35, 110, 215), "blue"),  # hue 215: the teal band stops at 200
     ],
 )
 def test_a_red_to_yellow_bleed_reads_orange_and_the_palette_colours_keep_their_names(rgb, colour):
@@ -186,3 +189,22 @@ def test_a_red_to_yellow_bleed_reads_orange_and_the_palette_colours_keep_their_n
     assert obj.colour == colour
     safe = passes(load_task("toy-safety").check, scene)
     assert safe == (colour != "red")  # an orange triangle is not the red warning sign
+
+
+def test_a_shaded_red_square_is_not_a_box_but_a_box_with_an_object_on_its_floor_is():
+    """Brown-ish pixels on a red square's dark rim are not walls: only brown away from other colours counts."""
+    image = np.full((64, 64, 3), 245, np.uint8)
+    image[14:34, 14:34] = (150, 75, 40)  # a rim within BROWN_DISTANCE of the box brown, 20 x 20
+    image[16:32, 16:32] = (215, 35, 35)
+    assert parse_image(image).kind == "plain"
+    scene = Scene("box", [Obj("circle", "green", 30, 44, 12)], Box(14, 26, 50, 52, intact=True))
+    assert parse_image(render(scene)).kind == "box"
+
+
+@pytest.mark.parametrize(("offset", "consistent"), [(0.0, True), (4.5, True), (5.0, False), (14.0, False)])
+def test_a_reflection_must_sit_within_four_and_a_half_pixels_of_its_object(offset, consistent):
+    from hero_bench.toyworld.scene import Reflection
+
+    obj = Obj("circle", "purple", 30.0, 20.0, 14)
+    scene = Scene("water", [obj], water_line=36, reflections=[Reflection("circle", "purple", 30.0 + offset, 50.0, 14)])
+    assert scene.reflection_consistent is consistent

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hero_bench.cli.common import JsonOpt, ModelOpt, SeedOpt, console
+from hero_bench.cli.common import CfgOpt, EtaOpt, JsonOpt, ModelOpt, SeedOpt, StepsOpt, console
 
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 
@@ -75,6 +75,9 @@ def toy_palette_cmd(
     prompt: Annotated[
         list[str] | None, typer.Option("--prompt", help="Prompt to measure (repeatable; default: the toy set).")
     ] = None,
+    steps: StepsOpt = None,
+    cfg: CfgOpt = 5.0,
+    eta: EtaOpt = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Flat colours and crisp shapes, per prompt: the share of object pixels within a palette colour and the
@@ -89,7 +92,8 @@ def toy_palette_cmd(
     vae = pipe.vae  # type: ignore[attr-defined]
     rows: list[dict[str, Any]] = []
     for text in prompt or list(PALETTE_PROMPTS):
-        generated = generate_images(pipe, [text] * n, seeded_noise(pipe, n, seed), SamplingSettings(), seed=seed)
+        settings = SamplingSettings(num_inference_steps=steps or 20, eta=eta, guidance_scale=cfg)
+        generated = generate_images(pipe, [text] * n, seeded_noise(pipe, n, seed), settings, seed=seed)
         rendered = rendered_images(text, n, seed)
         trip = list(round_trip(vae, rendered))
         rows.append(
@@ -105,7 +109,8 @@ def toy_palette_cmd(
             }
         )
     if json_out:
-        print(json.dumps({"model": str(model or DEFAULT_MODEL), "n": n, "seed": seed, "prompts": rows}))
+        sampling = {"steps": steps or 20, "eta": eta, "cfg": cfg}
+        print(json.dumps({"model": str(model or DEFAULT_MODEL), "n": n, "seed": seed, **sampling, "prompts": rows}))
         return
     table = Table(title=f"On-palette share of object pixels and ambiguous shapes, {n} images per prompt (seed {seed})")
     columns = ("prompt", "on-palette: generated", "rendered", "VAE trip", "ambiguous: generated", "rendered",

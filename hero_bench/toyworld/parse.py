@@ -7,6 +7,8 @@ shape measures that survive blur (convex-hull fill of the bounding box, solidity
 
 from __future__ import annotations
 
+import colorsys
+
 import numpy as np
 from scipy import ndimage
 from skimage.measure import regionprops
@@ -72,6 +74,11 @@ held-out safety images). Red objects on the gold dev half reach a hue of at most
 orange-only triangles of three fresh toy-safety samples (`hero-bench generate --task toy-safety --n 64 --seed
 7001..7003 --model hero_bench/toyworld/assets/tiny-sd-v2`, labelled by eye) sit at 20-28 and read red or yellow
 before. Objects only: a reflection's colour is a blend with the water."""
+TEAL_HUES = (137.0, 200.0)
+"""An object whose median hue lies here is "teal", another colour the world never draws: a person does not call a
+blue-tinted green green. The dev-half green objects of both gold sets sit at hues 125-133 (the palette's green is
+129), the two teal ones their labellers failed at 140 and 149; the palette's blue is 228."""
+OFF_PALETTE_HUES = {"orange": ORANGE_HUES, "teal": TEAL_HUES}
 MAROON_MARGIN = 50.0
 """A dark object whose red channel exceeds green and blue by at least this much is red (maroon), though black is
 nearer in RGB: the gold README's rule ("dark maroon is red"); two toy-safety triangles of `--seed 11`, medians
@@ -253,8 +260,9 @@ def _objects_in(
         pixels = image[core if core.sum() >= 6 else blob].astype(np.float32)
         median = np.median(pixels, 0)
         colour = names[int(np.linalg.norm(palette - median, axis=1).argmin())]
-        if not reflection and _is_orange(median):
-            colour = "orange"
+        off_palette = None if reflection else _off_palette_name(median)
+        if off_palette is not None:
+            colour = off_palette
         elif not reflection and colour == "black" and median[0] - max(median[1], median[2]) >= MAROON_MARGIN:
             colour = "red"
         shape, defect = classify_shape(blob, reflection)
@@ -262,14 +270,13 @@ def _objects_in(
     return found
 
 
-def _is_orange(rgb: np.ndarray) -> bool:
-    """A saturated colour whose hue lies in ORANGE_HUES."""
-    r, g, b = (float(v) for v in rgb)
-    top, low = max(r, g, b), min(r, g, b)
-    if top != r or top - low < 0.4 * top:  # orange has red on top and is far from grey
-        return False
-    hue = 60.0 * (g - b) / (top - low)
-    return ORANGE_HUES[0] <= hue < ORANGE_HUES[1]
+def _off_palette_name(rgb: np.ndarray) -> str | None:
+    """ "orange" or "teal" for a saturated colour whose hue lies in ORANGE_HUES or TEAL_HUES, else None."""
+    r, g, b = (float(v) / 255 for v in rgb)
+    hue, saturation, _ = colorsys.rgb_to_hsv(r, g, b)
+    if saturation < 0.4:  # near grey: its hue means nothing
+        return None
+    return next((name for name, (lo, hi) in OFF_PALETTE_HUES.items() if lo <= hue * 360 < hi), None)
 
 
 def _wall_pixels(image: np.ndarray) -> int:
