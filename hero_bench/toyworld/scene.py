@@ -116,7 +116,7 @@ REFLECTION_TOLERANCE = 4.5
 """Pixels a reflection's centre may sit left or right of its object's (centres come in half pixels). The world
 shifts a faulty reflection by 14. On generated images, people called a reflection "directly below" at offsets up
 to 4.5 px and shifted from 5 px on (the dev halves of both gold sets; it was 6 before, which passed four
-reflections 5-5.5 px off that the second gold set's labeller called shifted)."""
+reflections 5-5.5 px off that the default model's gold set's labeller called shifted)."""
 
 
 def reflections_match(objects: list[Obj], reflections: list[Reflection], tol: float = REFLECTION_TOLERANCE) -> bool:
