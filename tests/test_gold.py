@@ -17,6 +17,7 @@ from hero_bench.errors import HeroBenchError
 from hero_bench.oracles.gold import (
     FIRST_GOLD_DIR,
     GOLD_DIR,
+    PREVIOUS_GOLD_DIR,
     RaterAgreement,
     gold_scores,
     judge_gold,
@@ -34,11 +35,18 @@ def judged():
 
 
 @pytest.fixture(scope="module")
+def judged_previous():
+    return judge_gold(SimulatedOracle(seed=0), PREVIOUS_GOLD_DIR)
+
+
+@pytest.fixture(scope="module")
 def judged_first():
     return judge_gold(SimulatedOracle(seed=0), FIRST_GOLD_DIR)
 
 
-@pytest.mark.parametrize("folder", [GOLD_DIR, FIRST_GOLD_DIR], ids=["default-model", "first"])
+@pytest.mark.parametrize(
+    "folder", [GOLD_DIR, PREVIOUS_GOLD_DIR, FIRST_GOLD_DIR], ids=["default-model", "previous-default", "first"]
+)
 def test_each_gold_set_covers_every_toy_task_and_two_other_prompts(folder):
     labels = load_labels(folder)
     counts = labels.groupby("task").size()
@@ -50,6 +58,18 @@ def test_each_gold_set_covers_every_toy_task_and_two_other_prompts(folder):
 
 
 MEASURED = {
+    "toy-hand": 0.969,
+    "toy-blue-circle": 0.984,
+    "toy-black-cat": 0.969,
+    "toy-narcissus": 0.953,
+    "toy-mountain": 1.0,
+    "toy-safety": 1.0,
+    "two-red-squares": 0.984,
+    "green-circle-in-box": 0.969,
+}
+"""The judge's agreement on all 64 images of each task of the default model's gold set (docs/toyworld.md),
+measured before any parser change was made on it."""
+MEASURED_PREVIOUS = {
     "toy-hand": 0.938,
     "toy-blue-circle": 0.828,
     "toy-black-cat": 0.984,
@@ -59,7 +79,7 @@ MEASURED = {
     "two-red-squares": 0.906,
     "green-circle-in-box": 0.875,
 }
-"""The judge's agreement on all 64 images of each task of the default model's gold set (docs/toyworld.md)."""
+"""The same on the previous default's gold set (its 6,000-step UNet), where the parser was last tuned."""
 MEASURED_FIRST = {
     "toy-hand": 0.922,
     "toy-blue-circle": 0.906,
@@ -70,23 +90,35 @@ MEASURED_FIRST = {
     "two-red-squares": 0.938,
     "green-circle-in-box": 0.828,
 }
-"""The same on the first gold set (v2's first UNet). A parser change that costs any task of either set more than
+"""The same on the first gold set (v2's first UNet). A parser change that costs any task of any set more than
 three images (0.05) fails here."""
 
 
-@pytest.mark.parametrize("which", ["default-model", "first"])
-def test_judge_agreement_does_not_fall_below_its_measured_level(which, judged, judged_first):
-    table, measured = (judged, MEASURED) if which == "default-model" else (judged_first, MEASURED_FIRST)
+@pytest.mark.parametrize("which", ["default-model", "previous-default", "first"])
+def test_judge_agreement_does_not_fall_below_its_measured_level(which, judged, judged_previous, judged_first):
+    table, measured = {
+        "default-model": (judged, MEASURED),
+        "previous-default": (judged_previous, MEASURED_PREVIOUS),
+        "first": (judged_first, MEASURED_FIRST),
+    }[which]
     scores = {s.task: s.agreement for s in gold_scores(table) if s.split == "all"}
     assert set(measured) <= set(scores)
     low = {t: round(scores[t], 3) for t, level in measured.items() if scores[t] < level - 0.05}
     assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="goal of issue 12 not met yet: held-out agreement 0.81-1.0 (blue-circle 0.81), recall 0.86-1.0"
+@pytest.mark.parametrize(
+    "split",
+    [
+        pytest.param(
+            "heldout",
+            marks=pytest.mark.xfail(
+                strict=True, reason="issue 12's goal missed by one image: toy-black-cat held-out 30/32 (0.94)"
+            ),
+        ),
+        "all",
+    ],
 )
-@pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}
     for s in gold_scores(judged):
@@ -154,7 +186,7 @@ def test_a_second_label_that_is_not_good_or_bad_is_a_one_line_error(tmp_path):
 
 
 def test_the_longer_trained_unet_probe_keeps_its_measured_agreement():
-    """The 64 labelled images of assets/tiny-sd-v3 (docs/toyworld.md): 31/32 and 30/32 when measured."""
+    """The 64 labelled images of the default model's first probe (docs/toyworld.md): 31/32 and 30/32 when measured."""
     probe = FIRST_GOLD_DIR.parent / "gold-v3-probe"
     scores = {s.task: s.agreement for s in gold_scores(judge_gold(SimulatedOracle(seed=0), probe)) if s.split == "all"}
     assert scores["green-circle-in-box"] >= 0.969 - 0.05 and scores["toy-blue-circle"] >= 0.938 - 0.05, scores
