@@ -7,4 +7,5 @@ FEEDBACK_LOG = "feedback.jsonl"
 CONFIG = "config.json"
 TASK = "task.json"
 DONE = "done.json"
+MODEL = "model.json"  # which weights the run loaded (hero_bench.model_identity)
 STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a method with its own (HERO)

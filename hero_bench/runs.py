@@ -8,7 +8,8 @@
         evaluate with the judge on eval noises      # success_rate, logged against feedback_used
         checkpoint                                  # atomic; `--resume` restarts from here exactly
 
-A run folder holds: config.json, task.json (the task definition as run), results.csv (one row per epoch;
+A run folder holds: config.json, task.json (the task definition as run), model.json (which weights were
+loaded: `hero_bench.model_identity`), results.csv (one row per epoch;
 epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
 evaluation images; HERO's on N(0, I) noise in eval_std_noise/), checkpoint.pt (removed once done.json marks
 the run finished), and final/ (LoRA weights and noise distribution for `hero-bench sample`).
@@ -33,6 +34,7 @@ from hero_bench.errors import NoRunsError, RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
+from hero_bench.model_identity import check_same_model, recorded_model, same_model, write_model_record
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
@@ -141,15 +143,17 @@ class Run:
         if resume and (self.folder / DONE).exists():
             return pd.DataFrame(self.rows or pd.read_csv(self.folder / RESULTS).to_dict("records"))
         if resume and ckpt.exists():
+            check_same_model(self.folder, self.cfg.model, DEFAULT_MODEL)
             self._restore(torch.load(ckpt, weights_only=False))
             self._truncate_feedback_log()
         else:
             if (self.folder / CONFIG).exists() and not self._killed_before_first_checkpoint():
-                which = "this run" if same_settings(self.folder, self.cfg) else "a run with other settings"
+                which = "this run" if same_settings(self.folder, self.cfg) else "a run with other settings or weights"
                 raise RunFolderError(
                     f"{self.folder} already holds {which}; pass --resume to continue it or choose another --out"
                 )
             (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
+            write_model_record(self.folder, self.cfg.model or DEFAULT_MODEL)
             (self.folder / TASK).write_text(json.dumps(self.task.model_dump(mode="json"), indent=2))
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
@@ -306,9 +310,9 @@ class Run:
 
 def same_settings(folder: Path, cfg: RunConfig) -> bool:
     """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
-    aside) on the same task definition: an edited task file (prompt, success rule, enhanced prompt) must
-    not silently reuse results made under the old one. Folders from before task.json are compared by
-    config alone."""
+    aside) on the same task definition and model weights: an edited task file (prompt, success rule, enhanced
+    prompt) or a new default model must not silently reuse results made under the old one. Folders from before
+    task.json are compared by config alone (before model.json: `model_identity.same_model`)."""
     path = Path(folder) / CONFIG
     if not path.exists():
         return False
@@ -318,7 +322,9 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
         return False
     wanted = with_method_overrides(cfg).model_dump(mode="json")
     saved.pop("command", None), wanted.pop("command", None)
-    if saved != wanted:
+    if recorded_model(folder) is not None:  # the weights decide, not the name they were loaded by
+        saved.pop("model", None), wanted.pop("model", None)
+    if saved != wanted or not same_model(folder, cfg.model, DEFAULT_MODEL):
         return False
     task_path = Path(folder) / TASK
     return not task_path.exists() or json.loads(task_path.read_text()) == load_task(cfg.task).model_dump(mode="json")
