@@ -52,3 +52,22 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def crash_runs_at_epoch(monkeypatch):
+    """`crash(2)` makes every run raise KeyboardInterrupt when it reaches epoch 2 (a stopped session);
+    `crash(None)` lets runs through again."""
+    from hero_bench.runs import Run
+
+    original = Run._train_epoch
+
+    def crash(at: int | None) -> None:
+        def train_epoch(self, epoch):
+            if epoch == at:
+                raise KeyboardInterrupt("simulated crash")
+            return original(self, epoch)
+
+        monkeypatch.setattr(Run, "_train_epoch", original if at is None else train_epoch)
+
+    return crash

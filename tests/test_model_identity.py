@@ -14,7 +14,7 @@ from hero_bench.config import build_run_config
 from hero_bench.errors import RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL
 from hero_bench.model_identity import model_fingerprint
-from hero_bench.runs import CHECKPOINT, Run, run_dir_for, run_many
+from hero_bench.runs import CHECKPOINT, run_dir_for, run_many
 
 ASSETS = DEFAULT_MODEL.parent
 SMALL = dict(budget=4, batch=4, eval_n=4, steps=6, sample_batch_size=8)
@@ -48,7 +48,7 @@ def _retrain(model):
     save_file({k: v + 1e-3 if v.is_floating_point() else v for k, v in load_file(weights).items()}, weights)
 
 
-def test_an_interrupted_run_is_not_continued_on_other_weights(tmp_path, monkeypatch):
+def test_an_interrupted_run_is_not_continued_on_other_weights(tmp_path, crash_runs_at_epoch):
     model = shutil.copytree(DEFAULT_MODEL, tmp_path / "model", ignore=shutil.ignore_patterns(".*"))
     cfg = build_run_config(
         "toy-hand",
@@ -58,17 +58,10 @@ def test_an_interrupted_run_is_not_continued_on_other_weights(tmp_path, monkeypa
         hero={"embedding_epochs": 2},
         **{**SMALL, "budget": 8},
     )
-    original = Run._train_epoch
-
-    def crash_at_epoch_two(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated crash")
-        return original(self, epoch)
-
-    monkeypatch.setattr(Run, "_train_epoch", crash_at_epoch_two)
+    crash_runs_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         run_many([cfg], tmp_path / "runs", progress=False)
-    monkeypatch.setattr(Run, "_train_epoch", original)
+    crash_runs_at_epoch(None)
     folder = run_dir_for(tmp_path / "runs", cfg)
     assert (folder / CHECKPOINT).exists()
     _retrain(model)

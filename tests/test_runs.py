@@ -204,25 +204,18 @@ def test_summary_counts_feedback_or_epochs_to_target_per_seed():
     assert not s.loc["ddpo-reward", "uses_feedback"] and s.loc["ddpo-reward", "epochs_to_target"] == 1.5
 
 
-def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_path, monkeypatch):
+def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_path, crash_runs_at_epoch):
     """Re-issuing the same command after a crash picks the run up at its last checkpoint (no --resume)."""
     from hero_bench.runs import run_many
 
     cfg = _cfg("hero")
     whole = run_many([cfg], tmp_path / "whole", progress=False)
-    original = Run._train_epoch
-
-    def crash_at_epoch_two(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated crash")
-        return original(self, epoch)
-
-    monkeypatch.setattr(Run, "_train_epoch", crash_at_epoch_two)
+    crash_runs_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         run_many([cfg], tmp_path / "broken", progress=False)
     folder = run_dir_for(tmp_path / "broken", cfg)
     assert (folder / CHECKPOINT).exists() and not (folder / "done.json").exists()
-    monkeypatch.setattr(Run, "_train_epoch", original)
+    crash_runs_at_epoch(None)
     again = run_many([cfg], tmp_path / "broken", progress=False)
     cols = ["epoch", "feedback_used", "success_rate", "train_good_fraction"]
     pd.testing.assert_frame_equal(whole[cols], again[cols])
