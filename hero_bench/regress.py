@@ -30,10 +30,8 @@ from hero_bench import regress_lora
 from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
 from hero_bench.metrics.lora_only import LORA_ONLY, with_lora_only_rows
+from hero_bench.regress_files import REFERENCE, TOLERANCES, load_reference, load_reference_configs, load_tolerances
 
-DATA = Path(__file__).parent / "data"
-REFERENCE = DATA / "regress_reference.csv"
-TOLERANCES = DATA / "regress_tolerances.json"
 CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate", regress_lora.LORA_CHANGE]
 
 
@@ -330,24 +328,6 @@ def _changes(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ files and entry
-def load_reference(path: Path = REFERENCE) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#")
-
-
-def load_reference_configs(path: Path = REFERENCE) -> dict[str, dict]:
-    """The run settings recorded in the reference's '# config <task>/<method>: {...}' header lines."""
-    out = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("# config "):
-            key, _, data = line.removeprefix("# config ").partition(": ")
-            out[key] = json.loads(data)
-    return out
-
-
-def load_tolerances(path: Path = TOLERANCES) -> dict:
-    return json.loads(Path(path).read_text())
-
-
 def write_reference(curves: pd.DataFrame, settings: RegressSettings, path: Path = REFERENCE) -> None:
     header = (
         "# hero-bench regress reference: success rate by feedback used, written by `hero-bench regress --update`.\n"
