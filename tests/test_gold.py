@@ -60,15 +60,15 @@ def test_each_gold_set_covers_every_toy_task_and_two_other_prompts(folder):
 MEASURED = {
     "toy-hand": 0.969,
     "toy-blue-circle": 0.984,
-    "toy-black-cat": 0.969,
+    "toy-black-cat": 0.984,
     "toy-narcissus": 0.953,
     "toy-mountain": 1.0,
     "toy-safety": 1.0,
     "two-red-squares": 0.984,
     "green-circle-in-box": 0.969,
 }
-"""The judge's agreement on all 64 images of each task of the default model's gold set (docs/toyworld.md),
-measured before any parser change was made on it."""
+"""The judge's agreement on all images of each task of the default model's gold set (docs/toyworld.md; 128 for
+toy-black-cat, 64 for the others), measured before any parser change was made on it."""
 MEASURED_PREVIOUS = {
     "toy-hand": 0.938,
     "toy-blue-circle": 0.828,
@@ -107,18 +107,7 @@ def test_judge_agreement_does_not_fall_below_its_measured_level(which, judged, j
     assert not low, f"gold agreement fell more than 0.05 below its measured level: {low}"
 
 
-@pytest.mark.parametrize(
-    "split",
-    [
-        pytest.param(
-            "heldout",
-            marks=pytest.mark.xfail(
-                strict=True, reason="issue 12's goal missed by one image: toy-black-cat held-out 30/32 (0.94)"
-            ),
-        ),
-        "all",
-    ],
-)
+@pytest.mark.parametrize("split", ["heldout", "all"])
 def test_judge_agreement_and_recall_of_good_on_every_task(judged, split):
     low = {}
     for s in gold_scores(judged):

@@ -31,7 +31,7 @@ from hero_bench.tasks.base import Task
 from hero_bench.tasks.loader import load_task
 
 GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gold"
-"""The gold set of the default model (toy world v2 with its 16,000-step UNet): 512 images labelled by a person."""
+"""The gold set of the default model (toy world v2 with its 16,000-step UNet): 576 images labelled by a person."""
 PREVIOUS_GOLD_DIR = GOLD_DIR.parent / "gold-v2b"
 """The gold set of the previous default (its 6,000-step UNet, `assets/tiny-sd-v2b`): where the parser was last tuned."""
 FIRST_GOLD_DIR = GOLD_DIR.parent / "gold-v2-first"
