@@ -3,6 +3,7 @@
     python scripts/paper-grid-table.py docs/results/paper-grid/report            # the README's table
     python scripts/paper-grid-table.py docs/results/paper-grid/report --detail   # docs/results' (more intervals)
     python scripts/paper-grid-table.py docs/results/paper-grid/report --ablations   # HERO against its ablations
+    python scripts/paper-grid-table.py docs/results/paper-grid-v3/runs --per-seed   # each run's final success
 
 Per task: final success of sd-pretrained, d3po-style and HERO (seed means); HERO's paired differences to both
 with their 95% bootstrap intervals; HERO's LoRA-only evaluation and its paired difference to pretrained;
@@ -109,10 +110,33 @@ def ablation_table(report: Path) -> str:
     return "\n".join(lines)
 
 
+def per_seed_table(runs: Path) -> str:
+    """Final success of every finished run of the main three, per task and seed (from each run's results.csv):
+    what the seed means hide, e.g. one seed carrying a task's difference."""
+    finals: dict[tuple[str, str], dict[int, float]] = {}
+    for done in sorted(runs.glob("*/*/seed*/done.json")):
+        results = pd.read_csv(done.parent / "results.csv")
+        last = results[results["epoch"] == results["epoch"].max()].iloc[0]
+        finals.setdefault((str(last["task"]), str(last["method"])), {})[int(last["seed"])] = float(last["success_rate"])
+    tasks = sorted({task for task, _ in finals})
+    lines = [f"| task | {PRE} | {D3PO} | {HERO} |", "|" + "---|" * 4]
+    for task in tasks:
+        cells = [", ".join(f"{v:.2f}" for _, v in sorted(finals.get((task, m), {}).items())) for m in (PRE, D3PO, HERO)]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a not in ("--detail", "--ablations")]
+    flags = ("--detail", "--ablations", "--per-seed")
+    args = [a for a in sys.argv[1:] if a not in flags]
+    if len(args) == 1 and "--per-seed" in sys.argv and Path(args[0]).is_dir():
+        print(per_seed_table(Path(args[0])))
+        sys.exit(0)
     if len(args) != 1 or not (Path(args[0]) / "tables").is_dir():
-        sys.exit("usage: python scripts/paper-grid-table.py REPORT_DIR [--detail | --ablations] (a report folder)")
+        sys.exit(
+            "usage: python scripts/paper-grid-table.py REPORT_DIR [--detail | --ablations] (a report folder), "
+            "or RUNS_DIR --per-seed"
+        )
     if "--ablations" in sys.argv:
         print(ablation_table(Path(args[0])))
     else:
