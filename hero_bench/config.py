@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hero_bench.ddpo import DDPOConfig
+from hero_bench.ddpo_config import DDPOConfig
 from hero_bench.errors import ConfigError
 from hero_bench.hero.config import HeroConfig, preset
 

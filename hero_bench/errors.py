@@ -19,6 +19,11 @@ class HeroBenchError(Exception):
     """Base class of errors caused by user input (names, files, options), not by bugs."""
 
 
+class ModelLoadError(OSError):
+    """A pipeline could not be loaded; the message says what to pass instead. Defined here (and re-exported
+    by `hero_bench.models`) so that the CLI can catch it without importing torch and diffusers first."""
+
+
 class UnknownNameError(HeroBenchError, KeyError):
     """A name (task, method, oracle, ...) that is not registered; the message lists the valid ones."""
 

@@ -27,6 +27,8 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors import safe_open
 
+from hero_bench.errors import ModelLoadError  # noqa: F401 - raised here; defined in errors.py for a torch-free CLI
+
 log = logging.getLogger(__name__)
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -43,10 +45,6 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
 }
 ADAPTER_NAME = "default"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class ModelLoadError(OSError):
-    """A pipeline could not be loaded; the message says what to pass instead."""
 
 
 def _offline() -> bool:

@@ -112,3 +112,16 @@ def lazy(target: str) -> Callable[..., Any]:
 
 def _first_line(doc: str | None) -> str:
     return doc.strip().splitlines()[0] if doc and doc.strip() else ""
+
+
+def lazy_attributes(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` (PEP 562) for `package` that imports `name` from `package.<where[name]>` on first
+    use. Lets a package keep its short public names (`from hero_bench.hero import HeroConfig`) while reading one
+    light submodule (its config) does not import the heavy ones (torch) beside it."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+
+    return __getattr__

@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from hero_bench.config import RunConfig
-from hero_bench.errors import NoRunsError, RunFolderError
+from hero_bench.errors import RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext, method_overrides
@@ -39,18 +39,14 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
+from hero_bench.run_folders import collect_results as _collect  # noqa: F401 - the older name
+from hero_bench.run_folders import run_dir_for, runs_under, write_results_table
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.loader import load_task
 from hero_bench.timing import stage_timed, with_stage_times
-
-
-def run_dir_for(root: Path, cfg: RunConfig) -> Path:
-    """<root>/<task>/<method>[+<variant>]/seed<k>: one folder per (task, method, setting, seed)."""
-    task_name = Path(cfg.task).stem if cfg.task.endswith((".yaml", ".yml")) else cfg.task
-    return Path(root) / task_name / cfg.label / f"seed{cfg.seed}"
 
 
 def _image_hash(img: Image.Image) -> str:
@@ -372,28 +368,7 @@ def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: 
     return table
 
 
-def write_results_table(root: Path) -> pd.DataFrame:
-    """Gather every run's results.csv under `root` into `root`/results.csv (rewritten atomically)."""
-    combined = _collect(root)
-    _atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
-    return combined
-
-
-def runs_under(folder: Path) -> list[tuple[RunConfig, Path]]:
-    """(config, folder) of every run under `folder` (a single run folder or a root of many)."""
-    configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
-    if not configs:
-        raise NoRunsError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
-    return [(RunConfig(**json.loads(c.read_text())), c.parent) for c in configs]
-
-
 def resume_all(folder: Path, progress: bool = True) -> pd.DataFrame:
     """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint."""
     tables = [Run(cfg, run, progress=progress).execute(resume=True) for cfg, run in runs_under(folder)]
     return pd.concat(tables, ignore_index=True)
-
-
-def _collect(root: Path) -> pd.DataFrame:
-    """All per-run results tables under root (so that separate invocations add up)."""
-    frames = [pd.read_csv(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -9,7 +9,6 @@ step, so there it asks for live references (`live_state()`) and skips the copy; 
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+
+from hero_bench.run_files import atomic_write  # noqa: F401 - re-exported (defined there without torch)
 
 T = TypeVar("T")
 _LIVE: ContextVar[bool] = ContextVar("hero_bench_live_state", default=False)
@@ -42,10 +43,3 @@ def save_live(state: Callable[[], dict[str, Any]], path: Path) -> None:
     """`torch.save(state(), path)` with live references: the state is built and written in one go."""
     with live_state():
         torch.save(state(), path)
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """`write` to a temporary file beside `path`, then rename it over `path` (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

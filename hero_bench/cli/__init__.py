@@ -9,7 +9,7 @@ import typer
 
 from hero_bench.cli import checks, images, oracles, report, run, toy
 from hero_bench.cli.common import DEFAULT_TARGET, console, fail
-from hero_bench.errors import HeroBenchError
+from hero_bench.errors import HeroBenchError, ModelLoadError
 
 __all__ = ["DEFAULT_TARGET", "app", "console", "main"]
 
@@ -39,8 +39,6 @@ app.add_typer(toy.toy_app, name="toy")
 
 def main() -> None:
     """Entry point: run the app, turning hero-bench's own errors into a clear message and exit code 2."""
-    from hero_bench.models import ModelLoadError
-
     try:
         app(standalone_mode=False)
     except (HeroBenchError, ModelLoadError) as e:

@@ -46,7 +46,7 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
     """[(variant label, hero overrides, ddpo overrides)] for `--sweep field=v1,v2`; one empty variant if none."""
     import yaml
 
-    from hero_bench.ddpo import DDPOConfig
+    from hero_bench.ddpo_config import DDPOConfig
     from hero_bench.hero.config import HeroConfig
 
     if not sweep:
@@ -181,7 +181,7 @@ def summary_table(table: pd.DataFrame, target: float, title: str, width: int | N
     """Final success over seeds, feedback used and to target, and wall time, one row per (task, method).
     Within `width`: figures wrap at spaces, task and method names stay whole as long as dropping the
     `DROPPABLE` columns makes room; beyond that the names fold too."""
-    from hero_bench.runs import summarise
+    from hero_bench.summary import summarise
 
     summary = summarise(table, target)
     columns = ["task", "method", "seeds", "final success", "feedback used", f"feedback to {target:.2f}", "wall time"]
@@ -258,7 +258,8 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
     import pandas as pd
 
     from hero_bench.executors.ray_grid import GridCancelled, RayOptions, run_grid
-    from hero_bench.runs import RESULTS, write_results_table
+    from hero_bench.run_files import RESULTS
+    from hero_bench.run_folders import write_results_table
 
     try:
         progress = run_grid(jobs, resume, RayOptions(address, run_cpus or 1.0, run_gpus))

@@ -108,13 +108,15 @@ def run_cmd(
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
     import shlex
 
-    on_ray = executor_choice(executor, address, run_cpus, run_gpus)  # before the slow imports below
-    from hero_bench.runs import _collect, resume_all, run_dir_for, run_many, runs_under
+    from hero_bench.run_folders import collect_results, run_dir_for, runs_under
 
+    on_ray = executor_choice(executor, address, run_cpus, run_gpus)
     if resume is not None and on_ray:
         run_on_ray(runs_under(resume), resume, True, address, run_cpus, run_gpus, target)
         return
     if resume is not None:
+        from hero_bench.runs import resume_all
+
         print_summary(resume_all(resume), target, f"resumed {resume}")
         return
     fields = _not_none(
@@ -150,6 +152,8 @@ def run_cmd(
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return
+    from hero_bench.runs import run_many  # the run loop (torch, diffusers): only where runs execute in this process
+
     run_many(cfgs, out)
-    print_summary(_collect(out), target, f"results in {out}")
+    print_summary(collect_results(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")

@@ -2,30 +2,29 @@
 
 config: hyper-parameters and presets; representation: E_theta, g_theta, triplet loss, FeedbackEmbedder;
 rewards: similarity-based rewards and advantages; noise: feedback-guided initial noise sampler.
+
+The names below are imported on first use (PEP 562): `hero_bench.hero.config` is read by every run's settings,
+also where nothing is trained (the CLI, a Ray grid's driver), and must not pull in torch.
 """
 
-from hero_bench.hero.config import PRESETS, HeroConfig, preset
-from hero_bench.hero.noise import HeroNoiseSampler
-from hero_bench.hero.representation import (
-    EmbeddingNet,
-    FeedbackEmbedder,
-    ProjectionHead,
-    triplet_distance,
-    triplet_loss,
-)
-from hero_bench.hero.rewards import compute_rewards, cosine_to, to_advantages
+from __future__ import annotations
 
-__all__ = [
-    "PRESETS",
-    "EmbeddingNet",
-    "FeedbackEmbedder",
-    "HeroConfig",
-    "HeroNoiseSampler",
-    "ProjectionHead",
-    "compute_rewards",
-    "cosine_to",
-    "preset",
-    "to_advantages",
-    "triplet_distance",
-    "triplet_loss",
-]
+from hero_bench.registry import lazy_attributes
+
+_WHERE = {
+    "PRESETS": "config",
+    "HeroConfig": "config",
+    "preset": "config",
+    "HeroNoiseSampler": "noise",
+    "EmbeddingNet": "representation",
+    "FeedbackEmbedder": "representation",
+    "ProjectionHead": "representation",
+    "triplet_distance": "representation",
+    "triplet_loss": "representation",
+    "compute_rewards": "rewards",
+    "cosine_to": "rewards",
+    "to_advantages": "rewards",
+}
+
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_attributes(__name__, _WHERE)

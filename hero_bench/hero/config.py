@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hero_bench.ddpo_config import betas_in_range
 from hero_bench.errors import UnknownNameError
 
 RewardDesign = Literal["best", "positives", "binary", "noembed"]
@@ -186,9 +187,7 @@ class HeroConfig(BaseModel):
     @field_validator("embedding_betas")
     @classmethod
     def _check_betas(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0.0 <= b < 1.0 for b in v):
-            raise ValueError(f"embedding_betas must both lie in [0, 1), got {v}")
-        return v
+        return betas_in_range("embedding_betas", v)
 
     @model_validator(mode="after")
     def _check_slerp_scale(self) -> HeroConfig:

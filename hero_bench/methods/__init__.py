@@ -6,10 +6,12 @@ comparison is one `--method hero,hero-binary,...` list.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hero_bench.methods.base import Method, RunContext
 from hero_bench.registry import Registry, lazy
+
+if TYPE_CHECKING:
+    from hero_bench.methods.base import Method, RunContext
 
 METHODS: Registry[Method] = Registry("method")
 
@@ -67,6 +69,15 @@ METHODS.register(
 def method_overrides(name: str) -> dict[str, Any]:
     """HeroConfig overrides implied by a method name (empty for non-HERO methods)."""
     return dict(HERO_VARIANTS.get(name, ({}, ""))[0])
+
+
+def __getattr__(name: str) -> Any:
+    """`Method` and `RunContext` on first use (they import torch): checking method names does not need them."""
+    if name in ("Method", "RunContext"):
+        from hero_bench.methods import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'hero_bench.methods' has no attribute {name!r}")
 
 
 __all__ = ["HERO_VARIANTS", "METHODS", "Method", "RunContext", "method_overrides"]

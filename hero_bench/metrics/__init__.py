@@ -1,11 +1,20 @@
 """Metrics shared by every method: success, diversity, CLIP/BLIP alignment, ImageReward, curves.
 
-Submodules import their heavy dependencies (transformers) lazily where they can, so `curves` and
-`success` stay cheap to import for report building.
+The names below are imported on first use (PEP 562), so that `curves` (pandas only) loads without torch:
+the summary table of a Ray grid's driver, which never samples, imports it.
 """
 
-from hero_bench.metrics.availability import MetricUnavailable
-from hero_bench.metrics.diversity import grouped_diversity, in_batch_diversity
-from hero_bench.metrics.success import SuccessRate, success_rate
+from __future__ import annotations
 
-__all__ = ["MetricUnavailable", "SuccessRate", "grouped_diversity", "in_batch_diversity", "success_rate"]
+from hero_bench.registry import lazy_attributes
+
+_WHERE = {
+    "MetricUnavailable": "availability",
+    "SuccessRate": "success",
+    "success_rate": "success",
+    "grouped_diversity": "diversity",
+    "in_batch_diversity": "diversity",
+}
+
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_attributes(__name__, _WHERE)

@@ -1,0 +1,49 @@
+"""Where runs live under `--out` and how their tables are gathered, without torch.
+
+Why a module of its own: a Ray grid's driver only places runs in folders, waits, and gathers their
+results.csv files; importing the run loop (`hero_bench.runs`: torch, diffusers) there cost several seconds of
+the driver's start on every grid, on a machine whose cores the runs need.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from hero_bench.errors import NoRunsError
+from hero_bench.run_files import CONFIG, RESULTS, atomic_write
+
+if TYPE_CHECKING:
+    from hero_bench.config import RunConfig
+
+
+def run_dir_for(root: Path, cfg: RunConfig) -> Path:
+    """<root>/<task>/<method>[+<variant>]/seed<k>: one folder per (task, method, setting, seed)."""
+    task_name = Path(cfg.task).stem if cfg.task.endswith((".yaml", ".yml")) else cfg.task
+    return Path(root) / task_name / cfg.label / f"seed{cfg.seed}"
+
+
+def runs_under(folder: Path) -> list[tuple[RunConfig, Path]]:
+    """(config, folder) of every run under `folder` (a single run folder or a root of many)."""
+    from hero_bench.config import RunConfig
+
+    configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
+    if not configs:
+        raise NoRunsError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
+    return [(RunConfig(**json.loads(c.read_text())), c.parent) for c in configs]
+
+
+def collect_results(root: Path) -> pd.DataFrame:
+    """All per-run results tables under root (so that separate invocations add up)."""
+    frames = [pd.read_csv(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_results_table(root: Path) -> pd.DataFrame:
+    """Gather every run's results.csv under `root` into `root`/results.csv (rewritten atomically)."""
+    combined = collect_results(root)
+    atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
+    return combined

@@ -1,0 +1,67 @@
+"""What must not import torch: the CLI's start (`--help`, a refused flag) and everything a Ray grid's driver
+does (build the grid, place the runs, gather and summarise their tables). torch, diffusers and transformers
+cost 6-12 s of CPU to import on the 2-core machines; in a Ray grid the driver paid them on the cores its runs
+needed, and every one-line refusal waited for them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+HEAVY = ("torch", "diffusers", "transformers", "peft", "open_clip")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    """Run `code` in a fresh interpreter; the heavy packages it imported."""
+    probe = code + f"\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_cli_starts_and_refuses_bad_flags_without_torch():
+    code = """
+import contextlib, io, sys
+from hero_bench.cli import main
+for argv in (["--help"], ["run", "--task", "toy-mountain", "--executor", "slurm"]):
+    sys.argv = ["hero-bench", *argv]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main()
+        except SystemExit as e:
+            assert e.code in (0, 2), e.code
+"""
+    assert _heavy_modules_after(code) == []
+
+
+def test_a_ray_grids_driver_plans_places_and_summarises_without_torch(tmp_path):
+    """Building a grid with a preset and a sweep, the run folders, the Ray executor module, and the summary of
+    finished runs' tables: what `hero-bench run --executor ray` does outside its Ray tasks."""
+    runs = tmp_path / "runs" / "toy-mountain" / "hero" / "seed0"
+    runs.mkdir(parents=True)
+    (runs / "results.csv").write_text(
+        "task,method,seed,epoch,feedback_used,success_rate,wall_time_s\n"
+        "toy-mountain,hero,0,0,0,0.25,1.0\ntoy-mountain,hero,0,1,16,0.5,2.0\n"
+    )
+    code = f"""
+from pathlib import Path
+from hero_bench.cli.grid import GridRequest, build_grid, summary_table
+from hero_bench.executors import ray_grid
+from hero_bench.run_folders import collect_results, run_dir_for, write_results_table
+request = GridRequest(tasks=["toy-mountain", "toy-hand"], methods=["hero", "d3po-style"], seeds=2, seed_start=0,
+                      preset="official-code", sweep="k_steps=3,5", fields={{"budget": 32, "batch": 16}},
+                      hero={{}}, ddpo={{}}, command="hero-bench run")
+cfgs = build_grid(request, None)
+assert len(cfgs) == 16, len(cfgs)
+folders = {{run_dir_for(Path("out"), c) for c in cfgs}}
+assert len(folders) == 16
+root = Path({str(tmp_path / "runs")!r})
+write_results_table(root)
+summary_table(collect_results(root), 0.5, "results")
+ray_grid.refuse_undistributable(cfgs)
+"""
+    assert _heavy_modules_after(code) == []
+    assert (tmp_path / "runs" / "results.csv").exists()
