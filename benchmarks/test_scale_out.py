@@ -50,3 +50,33 @@ def test_bench_grid_on_ray_against_local(benchmark, tmp_path):
     }
     benchmark.extra_info.update(figures)
     print(f"\nscale-out: {figures}")
+
+
+@pytest.mark.benchmark(group="scale-out")
+def test_bench_ray_fixed_costs(benchmark):
+    """What a Ray grid pays that the local executor does not: starting Ray on this machine, each worker's own
+    import of torch, diffusers and the run loop (the local executor imports them once, in its one process),
+    and the shutdown. Two workers import side by side, as the grid's first two runs do."""
+    ray = pytest.importorskip("ray")
+    import logging
+
+    def heavy_import() -> float:
+        t0 = time.perf_counter()
+        import hero_bench.runs  # noqa: F401 - torch, diffusers, transformers, peft
+
+        return time.perf_counter() - t0
+
+    def measure() -> dict[str, float]:
+        t0 = time.perf_counter()
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        t1 = time.perf_counter()
+        task = ray.remote(num_cpus=1)(heavy_import)
+        imports = ray.get([task.remote() for _ in range(min(2, os.cpu_count() or 1))])
+        t2 = time.perf_counter()
+        ray.shutdown()
+        return {"init_s": t1 - t0, "worker_import_s": max(imports), "first_tasks_s": t2 - t1,
+                "shutdown_s": time.perf_counter() - t2}  # fmt: skip
+
+    figures = benchmark.pedantic(measure, rounds=1, iterations=1)
+    benchmark.extra_info.update({k: round(v, 2) for k, v in figures.items()})
+    print(f"\nray fixed costs: {benchmark.extra_info}")
