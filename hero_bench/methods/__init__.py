@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hero_bench.registry import Registry, lazy
+from hero_bench.registry import Registry, lazy, lazy_attributes
 
 if TYPE_CHECKING:
     from hero_bench.methods.base import Method, RunContext
@@ -71,13 +71,8 @@ def method_overrides(name: str) -> dict[str, Any]:
     return dict(HERO_VARIANTS.get(name, ({}, ""))[0])
 
 
-def __getattr__(name: str) -> Any:
-    """`Method` and `RunContext` on first use (they import torch): checking method names does not need them."""
-    if name in ("Method", "RunContext"):
-        from hero_bench.methods import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module 'hero_bench.methods' has no attribute {name!r}")
+# `Method` and `RunContext` on first use (they import torch): checking method names does not need them.
+__getattr__ = lazy_attributes(__name__, {"Method": "base", "RunContext": "base"})
 
 
 __all__ = ["HERO_VARIANTS", "METHODS", "Method", "RunContext", "method_overrides"]
