@@ -9,9 +9,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-# --no-compile: byte-compiling every installed file (torch's included) took 41 of the install's 96 s here; Python
-# compiles the modules the suite imports on first use instead (about 2 s).
-.venv/bin/pip install -q --no-compile -e '.[test]'
+.venv/bin/pip install -q -e '.[test]'
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 # One worker per core (pytest-xdist); the Ray tests share one worker (`xdist_group`). `-n 0` runs in one process.
 .venv/bin/python -m pytest -q -n auto --dist loadgroup "$@"
