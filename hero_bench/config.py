@@ -75,6 +75,15 @@ class RunConfig(BaseModel):
         return self
 
 
+# `hero-bench bench` name -> (method, HERO preset): the full runs it times against their sampling floor, the
+# three lines issue 15 sets goals for (2x, 3x, 3x)
+BENCH_PRESETS: dict[str, tuple[str, str]] = {
+    "paper": ("hero", "paper"),
+    "official-code": ("hero", "official-code"),
+    "d3po-style": ("d3po-style", "paper"),
+}
+
+
 def build_run_config(
     task: str,
     method: str = "hero",

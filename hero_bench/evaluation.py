@@ -10,7 +10,6 @@ from the same evaluation noises, with the task's evaluation prompts spread evenl
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,11 @@ import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image
 
+from hero_bench.metrics.success import wilson_interval  # noqa: F401 - re-exported (defined there without torch)
+from hero_bench.model_source import DEFAULT_MODEL  # noqa: F401 - re-exported (defined there without torch)
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.tasks.base import Task
-
-DEFAULT_MODEL = Path(__file__).parent / "toyworld" / "assets" / "tiny-sd"
-"""The embedded toy Stable Diffusion trained by `hero-bench toy train`."""
 
 
 @dataclass(frozen=True)
@@ -77,17 +75,6 @@ def generate_images(
         batch_size=settings.batch_size,
     )
     return decode_latents(pipe, traj.final_latents)
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion (sane at 0 and n, unlike the normal one)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass

@@ -21,18 +21,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from hero_bench.config import build_run_config
+from hero_bench.config import BENCH_PRESETS, build_run_config
 from hero_bench.evaluation import DEFAULT_MODEL, latent_shape
 from hero_bench.models import load_pipeline
 from hero_bench.runs import RESULTS, Run
 from hero_bench.tasks.loader import load_task
-
-# bench name -> (method, HERO preset); the three lines issue 15 sets goals for (2x, 3x, 3x)
-BENCH_PRESETS: dict[str, tuple[str, str]] = {
-    "paper": ("hero", "paper"),
-    "official-code": ("hero", "official-code"),
-    "d3po-style": ("d3po-style", "paper"),
-}
 
 
 def _clock() -> tuple[float, float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors import safe_open
 
 from hero_bench.errors import ModelLoadError  # noqa: F401 - raised here; defined in errors.py for a torch-free CLI
+from hero_bench.model_source import local_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
     ),
 }
 ADAPTER_NAME = "default"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _offline() -> bool:
@@ -91,20 +90,9 @@ def load_pipeline(
     (never the hub client's long retry loop) with a message suggesting a local folder.
     """
     text = str(model)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise ModelLoadError(
-                f"model folder {path} has no model_index.json; expected a diffusers pipeline folder "
-                "(as written by StableDiffusionPipeline.save_pretrained)"
-            )
-        pipe = _from_pretrained(str(path), dtype, local_only=True, variant=variant)
-    elif not _HUB_ID.match(text) or path.exists():
-        what = "is not a folder" if path.exists() else "does not exist"
-        raise ModelLoadError(
-            f"model {text!r} {what}: pass an existing diffusers pipeline folder (with model_index.json) "
-            "or a hub id like 'stable-diffusion-v1-5/stable-diffusion-v1-5'"
-        )
+    folder = local_model_folder(text)
+    if folder is not None:
+        pipe = _from_pretrained(str(folder), dtype, local_only=True, variant=variant)
     else:
         try:
             pipe = _from_pretrained(text, dtype, local_only=True, variant=variant)

@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-import torch
-
 FAULT_SEED = 1234
 """Seed of the shuffled-rewards permutations: a faulty run is as reproducible as a healthy one."""
 
@@ -52,6 +50,8 @@ def inverted_verdicts() -> AbstractContextManager[None]:
 
 
 def shuffled_rewards() -> AbstractContextManager[None]:
+    import torch
+
     from hero_bench.hero import method
 
     generator = torch.Generator().manual_seed(FAULT_SEED)

@@ -65,3 +65,57 @@ ray_grid.refuse_undistributable(cfgs)
 """
     assert _heavy_modules_after(code) == []
     assert (tmp_path / "runs" / "results.csv").exists()
+
+
+REFUSALS = [
+    (["eval", "--task", "toy-hnad"], "unknown task 'toy-hnad'"),
+    (["generate", "--task", "toy-hand", "--model", "{empty}", "--out", "{tmp}/images"], "has no model_index.json"),
+    (["run", "--task", "toy-hand", "--method", "hero", "--model", "{empty}", "--out", "{tmp}/runs"], "model_index"),
+    (["sample", "--run", "{tmp}/nowhere", "--out", "{tmp}/images"], "is not a run folder"),
+    (["report", "{tmp}/nowhere"], "run folder {tmp}/nowhere does not exist"),
+    (["report", "{empty}"], "no results.csv under"),
+    (["bench", "--preset", "paper,nope"], "unknown --preset nope"),
+    (["bench", "--task", "toy-hnad"], "unknown task 'toy-hnad'"),
+    (["regress", "--fault", "typo"], "unknown fault 'typo'"),
+    (["calibrate", "--oracle", "simulated", "--gold", "{empty}"], "labels.csv not found"),
+    (["label", "--folder", "{tmp}/nowhere", "--task", "toy-hand"], "is not a folder"),
+    (["toy", "fidelity", "--model", "{empty}"], "has no model_index.json"),
+    (["toy", "palette", "--model", "{tmp}/nowhere"], "does not exist"),
+]
+
+
+def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
+    """Each command checks what it was given (task, model folder, run folder, preset, fault, gold folder)
+    before importing torch: a typo is answered in about a second instead of after 7-12 s of imports, and a
+    folder without a pipeline is a one-line error, not a library's traceback."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [[a.format(tmp=tmp_path, empty=empty) for a in argv] for argv, _ in REFUSALS]
+    code = f"""
+import contextlib, io, json, sys
+from hero_bench.cli import main
+HEAVY = {HEAVY!r}
+out = []
+for argv in {cases!r}:
+    sys.argv = ["hero-bench", *argv]
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    out.append([code, err.getvalue(), [m for m in HEAVY if m in sys.modules]])
+print(json.dumps(out))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads(r.stdout.strip().splitlines()[-1])
+    for (argv, expected), (code, err, heavy) in zip(REFUSALS, results, strict=True):
+        command = " ".join(argv)
+        message = " ".join(err.split())  # rich folds long lines to the terminal's width
+        assert code == 2, f"{command}: exit {code}\n{err}"
+        assert message.startswith("error: ") and expected.format(tmp=tmp_path) in message, f"{command}: {err}"
+        assert "Traceback" not in err, f"{command}: {err}"
+        assert heavy == [], f"{command} imported {heavy} before refusing"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "images").exists()

@@ -27,6 +27,13 @@ def test_training_script_runs_every_stage_and_saves_a_loadable_pipeline(tmp_path
     assert json.loads((out / "hero_bench_train.json").read_text())["train_config"]["seed"] == 3
 
 
+def test_an_unknown_stage_is_refused_before_any_folder_is_made(tmp_path):
+    r = subprocess.run([*CLI, "toy", "train", "--stages", "text,vea", "--out", str(tmp_path / "sd")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "unknown stage 'vea'" in r.stderr and "did you mean 'vae'" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "sd").exists()
+
+
 def test_shipped_model_loads_offline_with_the_standard_call():
     pipe = StableDiffusionPipeline.from_pretrained(DEFAULT_MODEL)
     assert type(pipe.scheduler).__name__ == "DDIMScheduler"

@@ -27,12 +27,16 @@ def bench_cmd(
 ) -> None:
     """Print speed and memory figures as JSON: sampler vs diffusers' pipeline, and each full run as a multiple of
     its sampling floor (the same images sampled by the plain pipeline call, docs/speed.md)."""
-    from hero_bench import bench
-    from hero_bench.floor import BENCH_PRESETS
+    from hero_bench.config import BENCH_PRESETS
+    from hero_bench.tasks.loader import load_task
 
     unknown = [p for p in preset.split(",") if p.strip() not in BENCH_PRESETS]
     if unknown:
         fail(f"unknown --preset {', '.join(unknown)}; valid: {', '.join(BENCH_PRESETS)}")
+    if full:
+        load_task(task)  # an unknown task is refused now, not after the sampler benchmark
+    from hero_bench import bench  # torch and diffusers: only once the input is known to be good
+
     bench.main(full=full, presets=preset, task=task, budget=budget, batch=batch)
 
 
@@ -81,7 +85,6 @@ def regress_cmd(
 ) -> None:
     """CI's feedback-efficiency check: a small seeded CPU run of HERO and SD-pretrained on toy-mountain,
     compared with the committed reference curve; exit 1 with a diff if AUC or feedback-to-target regress."""
-    from hero_bench import regress
     from hero_bench.regress_faults import FAULTS
 
     if spread_seeds and not update:
@@ -90,6 +93,8 @@ def regress_cmd(
         fail("--fault breaks the check's runs and cannot --update the reference")
     if fault is not None and fault not in FAULTS:
         fail(f"unknown fault {fault!r}; valid faults: {', '.join(FAULTS)}")
+    from hero_bench import regress  # torch and diffusers: only once the flags are known to be good
+
     if update:
         written = regress.update(spread_seeds=spread_seeds, root=out, progress=not json_out)
         print(json.dumps(written, indent=None if json_out else 2))

@@ -49,11 +49,18 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def check_model(model: str | None) -> None:
+    """Refuse a --model that names no pipeline before torch is imported (ModelLoadError: one line, exit 2)."""
+    from hero_bench.model_source import DEFAULT_MODEL, local_model_folder
+
+    local_model_folder(model or DEFAULT_MODEL)
+
+
 def pipeline(model: str | None) -> StableDiffusionPipeline:
     """The model to sample from (default: the embedded toy SD), on the CPU threads this machine has."""
     import torch
 
-    from hero_bench.evaluation import DEFAULT_MODEL
+    from hero_bench.model_source import DEFAULT_MODEL
     from hero_bench.models import load_pipeline
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))

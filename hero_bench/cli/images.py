@@ -20,6 +20,7 @@ from hero_bench.cli.common import (
     SeedOpt,
     StepsOpt,
     TaskOpt,
+    check_model,
     console,
     fail,
     pipeline,
@@ -77,6 +78,7 @@ def _judged(task: str, oracle: str, seed: int, model: str | None, steps: int | N
     from hero_bench.tasks.loader import load_task
 
     t: Task = load_task(task)
+    check_model(model)  # bad input is refused before an oracle or the pipeline imports torch
     judge = ORACLES.create(oracle, seed=seed)
     pipe = pipeline(model)
     return t, judge, pipe, settings(t, steps, cfg, eta)
@@ -95,12 +97,12 @@ def generate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate images for a task, judge them, and write PNGs, a contact sheet and the verdicts (JSON, CSV)."""
+    t, judge, pipe, sampling = _judged(task, oracle, seed, model, steps, cfg, eta)
     from tqdm.auto import tqdm
 
     from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
     from hero_bench.grids import contact_sheet
 
-    t, judge, pipe, sampling = _judged(task, oracle, seed, model, steps, cfg, eta)
     noise = seeded_noise(pipe, n, seed)
     prompts = spread_prompts(t.eval_prompts, n)
     images = []
@@ -154,9 +156,9 @@ def eval_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Success rate of a model (default: the pretrained toy model) on a task."""
+    t, oracle, pipe, sampling = _judged(task, judge, seed, model, steps, cfg, eta)
     from hero_bench.evaluation import evaluate, wilson_interval
 
-    t, oracle, pipe, sampling = _judged(task, judge, seed, model, steps, cfg, eta)
     result = evaluate(pipe, t, oracle, n=n, seed=seed, settings=sampling)
     summary = {**result.summary(), "judge": judge, "model": model or "embedded toy model"}
     if json_out:
@@ -183,11 +185,6 @@ def sample_cmd(
 ) -> None:
     """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
     from hero_bench.config import RunConfig
-    from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
-    from hero_bench.grids import contact_sheet
-    from hero_bench.hero.method import NOISE_FILE
-    from hero_bench.hero.noise import HeroNoiseSampler
-    from hero_bench.models import load_lora
     from hero_bench.tasks.loader import load_task
 
     cfg_path = run / "config.json"
@@ -195,6 +192,13 @@ def sample_cmd(
         fail(f"{run} is not a run folder (no config.json); pass <out>/<task>/<method>/seed<k>")
     cfg = RunConfig(**json.loads(cfg_path.read_text()))
     task = load_task(cfg.task)
+    check_model(cfg.model)
+    from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
+    from hero_bench.grids import contact_sheet
+    from hero_bench.hero.method import NOISE_FILE
+    from hero_bench.hero.noise import HeroNoiseSampler
+    from hero_bench.models import load_lora
+
     pipe = pipeline(cfg.model)
     final = run / "final"
     if (final / "lora").is_dir():

@@ -46,11 +46,15 @@ def report_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample grids and the bootstrap.")] = 0,
 ) -> None:
     """Compare runs: success table, feedback curves, ablation, beta sweep, secondary metrics, judged samples."""
-    from hero_bench.reports import build_report
+    from hero_bench.reports.runs import results_files
 
     command = "hero-bench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     if fmt not in ("html", "md"):
         fail(f"--format must be html or md, got {fmt!r}")
+    for folder in run_dirs:
+        results_files(folder)  # a wrong path is refused before torch loads
+    from hero_bench.reports import build_report
+
     path = build_report(
         run_dirs,
         out,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, console, key_value, split
+from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, key_value, split
 from hero_bench.cli.grid import GridRequest, build_grid, executor_choice, method_options, print_summary, run_on_ray
 
 FloatOpt = float | None
@@ -149,6 +149,9 @@ def run_cmd(
         command="hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     cfgs = build_grid(request, config)
+    if not on_ray or address is None:  # a cluster's workers may see folders this machine does not
+        for name in sorted({str(c.model or "") for c in cfgs}):
+            check_model(name or None)  # refused in a second, not after torch loads or in every run
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return

@@ -51,7 +51,9 @@ def toy_fidelity_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Parser agreement on unseen rendered scenes after the VAE round trip: the ceiling of every toy verdict."""
-    from hero_bench.evaluation import DEFAULT_MODEL
+    from hero_bench.model_source import DEFAULT_MODEL, local_model_folder
+
+    local_model_folder(model or DEFAULT_MODEL)  # refuse a wrong --model before torch loads
     from hero_bench.toyworld.fidelity import fidelity_table, load_vae, round_trip_agreement
 
     scores, misses, mae = round_trip_agreement(load_vae(model or DEFAULT_MODEL), n=n, seed=seed)
@@ -82,7 +84,10 @@ def toy_palette_cmd(
 ) -> None:
     """Flat colours and crisp shapes, per prompt: the share of object pixels within a palette colour and the
     share of objects whose shape sits near a judge threshold, generated vs rendered vs VAE round trip."""
-    from hero_bench.evaluation import DEFAULT_MODEL, SamplingSettings, generate_images, seeded_noise
+    from hero_bench.model_source import DEFAULT_MODEL, local_model_folder
+
+    local_model_folder(model or DEFAULT_MODEL)  # refuse a wrong --model before torch loads
+    from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
     from hero_bench.models import load_pipeline
     from hero_bench.toyworld.crispness import ShapeAmbiguity
     from hero_bench.toyworld.fidelity import round_trip

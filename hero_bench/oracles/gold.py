@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from hero_bench.errors import HeroBenchError
-from hero_bench.evaluation import wilson_interval
+from hero_bench.metrics.success import wilson_interval
 from hero_bench.oracles.base import Oracle
 from hero_bench.tasks.base import Task
 from hero_bench.tasks.loader import load_task

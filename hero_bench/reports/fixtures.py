@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from hero_bench.evaluation import wilson_interval
+from hero_bench.metrics.success import wilson_interval
 
 RESULT_HEADER = ["method", "task", "seed", "epoch", "feedback_used", "success_rate", "success_ci_low",
                  "success_ci_high", "n_eval", "oracle", "judge", "wall_time_s", "train_good_fraction",

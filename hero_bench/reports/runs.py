@@ -156,17 +156,25 @@ def _in_progress(folder: Path) -> bool:
     return (folder / CHECKPOINT).exists() and not (folder / DONE).exists()
 
 
+def results_files(path: str | Path) -> list[Path]:
+    """The results.csv files under a run root or run folder (or the file itself); HeroBenchError if none.
+    Light on purpose: `hero-bench report` calls it before importing what builds the report."""
+    p = Path(path)
+    if not p.exists():
+        raise HeroBenchError(f"run folder {p} does not exist")
+    found = sorted(p.rglob("results.csv")) if p.is_dir() else [p]
+    if not found:
+        raise HeroBenchError(f"no results.csv under {p}: is it the --out folder of `hero-bench run`?")
+    return found
+
+
 def load_runs(paths: Sequence[str | Path]) -> RunSet:
     """Every run under `paths` (found by their results.csv); a root results.csv is used only without runs."""
     runs: dict[Path, Run] = {}
     orphans: list[pd.DataFrame] = []
     in_progress: list[Path] = []
     for p in map(Path, paths):
-        if not p.exists():
-            raise HeroBenchError(f"run folder {p} does not exist")
-        found = sorted(p.rglob("results.csv")) if p.is_dir() else [p]
-        if not found:
-            raise HeroBenchError(f"no results.csv under {p}: is it the --out folder of `hero-bench run`?")
+        found = results_files(p)
         with_config = [f for f in found if (f.parent / "config.json").exists()]
         for f in with_config:
             folder = f.parent.resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hero_bench.model_source import local_model_folder
 from hero_bench.toyworld.agreement import PROPERTIES, agreement
 from hero_bench.toyworld.dataset import Example, sample_examples
 
@@ -49,7 +50,8 @@ def load_vae(model: str | Path):
     """The VAE of a diffusers pipeline folder, in float32."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(Path(model), subfolder="vae", torch_dtype=torch.float32).eval()
+    folder = local_model_folder(model)  # a folder without a pipeline: one line, not diffusers' traceback
+    return AutoencoderKL.from_pretrained(str(folder or model), subfolder="vae", torch_dtype=torch.float32).eval()
 
 
 def fidelity_table(scores: dict[str, float]) -> list[tuple[str, float]]:

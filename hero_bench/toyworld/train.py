@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hero_bench.errors import UnknownNameError
 from hero_bench.toyworld.dataset import CALIBRATED_SUCCESS_RATES, sample_examples
 from hero_bench.toyworld.train_checkpoint import StageCheckpoint
 from hero_bench.toyworld.train_text import make_clip, tokenize, train_clip, train_tokenizer
@@ -276,13 +277,13 @@ def _text_and_vae_in_parallel(cfg: TrainConfig, out: Path) -> None:
 
 def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stages: tuple[str, ...] = STAGES) -> Path:
     """Run the given stages in order and record how the folder was made. Returns `out`."""
+    for stage in stages:
+        if stage not in STAGES:
+            raise UnknownNameError("stage", stage, STAGES)  # a HeroBenchError: one line and exit 2 on the CLI
     torch.set_num_threads(cfg.threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    for stage in stages:
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; valid stages: {', '.join(STAGES)}")
     if "text" in stages and "vae" in stages and (os.cpu_count() or 1) >= 2:
         _text_and_vae_in_parallel(cfg, out)
         stages = tuple(s for s in stages if s not in ("text", "vae"))
