@@ -150,8 +150,8 @@ def run_cmd(
     )
     cfgs = build_grid(request, config)
     if not on_ray or address is None:  # a cluster's workers may see folders this machine does not
-        for name in sorted({str(c.model or "") for c in cfgs}):
-            check_model(name or None)  # refused in a second, not after torch loads or in every run
+        for model in {c.model for c in cfgs}:
+            check_model(model)  # refused in a second, not after torch loads or in every run
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return

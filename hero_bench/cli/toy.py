@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hero_bench.cli.common import CfgOpt, EtaOpt, JsonOpt, ModelOpt, SeedOpt, StepsOpt, console
+from hero_bench.cli.common import CfgOpt, EtaOpt, JsonOpt, ModelOpt, SeedOpt, StepsOpt, check_model, console
 
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 
@@ -51,9 +51,9 @@ def toy_fidelity_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Parser agreement on unseen rendered scenes after the VAE round trip: the ceiling of every toy verdict."""
-    from hero_bench.model_source import DEFAULT_MODEL, local_model_folder
+    from hero_bench.model_source import DEFAULT_MODEL
 
-    local_model_folder(model or DEFAULT_MODEL)  # refuse a wrong --model before torch loads
+    check_model(model)  # a wrong --model is refused before torch loads
     from hero_bench.toyworld.fidelity import fidelity_table, load_vae, round_trip_agreement
 
     scores, misses, mae = round_trip_agreement(load_vae(model or DEFAULT_MODEL), n=n, seed=seed)
@@ -84,9 +84,9 @@ def toy_palette_cmd(
 ) -> None:
     """Flat colours and crisp shapes, per prompt: the share of object pixels within a palette colour and the
     share of objects whose shape sits near a judge threshold, generated vs rendered vs VAE round trip."""
-    from hero_bench.model_source import DEFAULT_MODEL, local_model_folder
+    from hero_bench.model_source import DEFAULT_MODEL
 
-    local_model_folder(model or DEFAULT_MODEL)  # refuse a wrong --model before torch loads
+    check_model(model)  # a wrong --model is refused before torch loads
     from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
     from hero_bench.models import load_pipeline
     from hero_bench.toyworld.crispness import ShapeAmbiguity
