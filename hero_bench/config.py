@@ -31,6 +31,9 @@ class RunConfig(BaseModel):
     oracle: str = "simulated"
     oracle_options: dict[str, Any] = Field(default_factory=dict)
     judge: str = "simulated"
+    judge_options: dict[str, Any] = Field(
+        default_factory=dict, description="the judge's options, as oracle_options are the oracle's (e.g. model)"
+    )
     steps: int | None = Field(
         default=None, ge=1, description="DDIM steps; None = the task's default (20 toy/hand, 50 else)"
     )

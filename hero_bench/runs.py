@@ -70,14 +70,20 @@ class Run:
         self.cfg = cfg = with_method_overrides(cfg)
         self.method: Method = METHODS.create(cfg.method)
         oracle_options = {"seed": cfg.seed, **cfg.oracle_options}
-        if cfg.oracle == "human":  # one label store per run folder; the page shows budget progress
-            # In the folder, not the working directory: `--resume` from anywhere (or after moving the folder)
-            # finds the same labels and URL token, so no acknowledged label is asked for again.
-            oracle_options.setdefault("store", str(Path(folder) / "human_labels.sqlite"))
-            oracle_options.setdefault("run_id", f"{self.task.name}/{cfg.label}/seed{cfg.seed}")
-            oracle_options.setdefault("budget", cfg.budget)
+        judge_options = {"seed": cfg.seed + 1, **cfg.judge_options}
+        run_id = f"{self.task.name}/{cfg.label}/seed{cfg.seed}"
+        # A person's labels live in the run folder, not the working directory: `--resume` from anywhere (or after
+        # moving the folder) finds the same labels and URL token, so no acknowledged label is asked for again.
+        # A person judging keeps a store of their own (their labels are not feedback), and a page of their own
+        # on any free port when a person also gives the feedback.
+        if cfg.oracle == "human":  # the page shows budget progress
+            oracle_options = {"store": str(Path(folder) / "human_labels.sqlite"), "run_id": run_id,
+                              "budget": cfg.budget, **oracle_options}  # fmt: skip
+        if cfg.judge == "human":
+            judge_options = {"store": str(Path(folder) / "human_judge_labels.sqlite"), "run_id": f"{run_id}/judge",
+                             **({"port": 0} if cfg.oracle == "human" else {}), **judge_options}  # fmt: skip
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
-        self.judge: Oracle = ORACLES.create(cfg.judge, seed=cfg.seed + 1)
+        self.judge: Oracle = ORACLES.create(cfg.judge, **judge_options)
         self.settings = SamplingSettings(
             num_inference_steps=cfg.steps or self.task.default_steps,
             eta=cfg.eta,

@@ -49,23 +49,27 @@ def test_a_files_method_and_seed_run_and_a_sweep_applies_to_them(tmp_path):
 
 
 def test_flags_that_are_not_given_leave_the_file_alone(tmp_path):
-    path = settings_file(tmp_path, preset="official-code", oracle_options={"flip_prob": 0.1, "margin": 0.2})
+    path = settings_file(tmp_path, preset="official-code", oracle_options={"flip_prob": 0.1, "best_rule": "random"})
     (cfg,) = build_grid(request(), path)
     assert (cfg.method, cfg.seed, cfg.preset, cfg.budget) == ("hero-random-noise", 3, "official-code", 4)
-    assert cfg.hero.noise_variance == 0.01 and cfg.oracle_options == {"flip_prob": 0.1, "margin": 0.2}
+    assert cfg.hero.noise_variance == 0.01 and cfg.oracle_options == {"flip_prob": 0.1, "best_rule": "random"}
 
 
 def test_flags_that_are_given_win_key_by_key(tmp_path):
-    path = settings_file(tmp_path, oracle_options={"flip_prob": 0.1, "margin": 0.2}, hero={"triplet_margin": 0.3})
+    path = settings_file(tmp_path, oracle_options={"flip_prob": 0.1, "best_rule": "random"},
+                         hero={"triplet_margin": 0.3}, judge="clip", judge_options={"margin": 0.2, "batch_size": 8})
     cfgs = build_grid(
         request(methods=["sd-pretrained", "hero"], seeds=2, seed_start=5, preset="official-code",
-                fields={"budget": 8, "oracle_options": {"flip_prob": 0.3}}, hero={"best_ratio": 1.0}),
+                fields={"budget": 8, "oracle_options": {"flip_prob": 0.3}, "judge_options": {"margin": 0.1}},
+                hero={"best_ratio": 1.0}),
         path,
     )  # fmt: skip
     assert [(c.method, c.seed) for c in cfgs] == [("sd-pretrained", 5), ("hero", 5), ("sd-pretrained", 6), ("hero", 6)]
     for c in cfgs:
         assert (c.preset, c.budget, c.batch, c.task) == ("official-code", 8, 4, "toy-hand")
-        assert c.oracle_options == {"flip_prob": 0.3, "margin": 0.2}  # the flag's key wins, the file's other stays
+        # the flag's key wins, the file's other stays
+        assert c.oracle_options == {"flip_prob": 0.3, "best_rule": "random"}
+        assert c.judge_options == {"margin": 0.1, "batch_size": 8}
         assert (c.hero.best_ratio, c.hero.triplet_margin, c.hero.noise_variance) == (1.0, 0.3, 0.01)
 
 

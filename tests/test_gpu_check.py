@@ -102,6 +102,13 @@ def test_bad_options_are_refused_before_any_work(options, message):
         gpucheck.main(**options)
 
 
+def test_the_names_checked_before_torch_loads_are_the_sizes_and_dtypes_the_check_has():
+    from hero_bench.gpucheck.spec import DTYPES, SIZES
+
+    assert tuple(SIZES) == gpucheck.SIZE_NAMES
+    assert tuple(DTYPES) == gpucheck.DTYPE_NAMES
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: paper size and fp16 are allowed")
 @pytest.mark.parametrize(
     ("options", "message"),

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("torch", "diffusers", "transformers", "peft", "open_clip")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -81,6 +82,16 @@ REFUSALS = [
     (["label", "--folder", "{tmp}/nowhere", "--task", "toy-hand"], "is not a folder"),
     (["toy", "fidelity", "--model", "{empty}"], "has no model_index.json"),
     (["toy", "palette", "--model", "{tmp}/nowhere"], "does not exist"),
+    (["gpu-check", "--size", "nope", "--out", "{tmp}/gpu.json"], "--size must be auto, paper or toy"),
+    (["eval", "--task", "black-cat"], "the simulated oracle (--judge) can only judge toy-world tasks"),
+    (["generate", "--task", "black-cat", "--out", "{tmp}/images"], "the simulated oracle (--oracle) can only judge"),
+    (["run", "--task", "black-cat", "--oracle", "vlm", "--out", "{tmp}/runs"], "simulated oracle (--judge)"),
+    (["run", "--task", "{tmp}/bare.yaml", "--method", "hero,dreambooth", "--out", "{tmp}/runs"],
+     "task 'bare' has no 'dreambooth', which the dreambooth baseline needs"),
+    (["run", "--task", "{tmp}/bare.yaml", "--oracle", "clip", "--out", "{tmp}/runs"], "has no 'clip'"),
+    (["eval", "--task", "toy-hand", "--judge", "clip", "--judge-option", "margn=0.1"], "has no option 'margn'"),
+    (["run", "--task", "toy-hand", "--oracle-option", "flip=0.1", "--out", "{tmp}/runs"], "has no option 'flip'"),
+    (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
 ]
 
 
@@ -90,6 +101,8 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     folder without a pipeline is a one-line error, not a library's traceback."""
     empty = tmp_path / "empty"
     empty.mkdir()
+    toy_hand = (Path(__file__).parents[1] / "hero_bench/tasks/data/toy-hand.yaml").read_text()
+    (tmp_path / "bare.yaml").write_text(toy_hand.split("vqa:")[0].replace("name: toy-hand", "name: bare"))
     cases = [[a.format(tmp=tmp_path, empty=empty) for a in argv] for argv, _ in REFUSALS]
     code = f"""
 import contextlib, io, json, sys

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from hero_bench.baselines.enhancers import TaskTableEnhancer
+from hero_bench.errors import UnsupportedTaskError
 from hero_bench.tasks.base import MissingTaskFieldError
+from hero_bench.tasks.fit import check_run_fits
 from hero_bench.tasks.loader import load_task
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
@@ -84,3 +86,19 @@ def test_dreambooth_on_a_task_without_its_prompts_is_a_one_line_error(task_file,
     )
     assert r.returncode == 2, r.stderr[-2000:]
     assert "'dreambooth'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()  # refused when the grid is built, before any run folder is made
+
+
+def test_a_run_is_checked_against_its_task_file_before_it_starts(task_file):
+    """What `hero-bench run` checks for every run of a grid before the first one starts."""
+    task = load_task(task_file)
+    check_run_fits(task, "sd-enhanced", "simulated", "simulated", {"enhancer": "llm"})  # the LLM needs no table
+    check_run_fits(task, "sd-enhanced", "simulated", "simulated", {"sd-enhanced": {"enhancer": "llm"}})
+    with pytest.raises(MissingTaskFieldError, match="'enhanced_prompt'"):
+        check_run_fits(task, "sd-enhanced", "simulated", "simulated", {"d3po-style": {"beta": 0.2}})
+    with pytest.raises(MissingTaskFieldError, match="'vqa'.*blip-vqa"):
+        check_run_fits(task, "hero", "simulated", "blip-vqa", {})
+    real = load_task("black-cat")
+    check_run_fits(real, "dreambooth", "human", "clip", {})  # the shipped real tasks have every text
+    with pytest.raises(UnsupportedTaskError, match=r"simulated oracle \(--judge\)"):
+        check_run_fits(real, "hero", "human", "simulated", {})

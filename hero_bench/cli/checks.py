@@ -55,6 +55,8 @@ def gpu_check_cmd(
     """Time one HERO and one d3po-style epoch on an SD v1.5-shaped pipeline (random weights) per stage, with
     peak GPU memory and the sampler/pipeline ratio; without CUDA, the same code at toy size (a dry run)."""
     from hero_bench import gpucheck
+
+    gpucheck.check_names(size, dtype)  # a typo is refused here, before torch loads
     from hero_bench.gpucheck.report import format_report
 
     result = gpucheck.main(size, dtype, out, max_transitions, memory_limit, repeats, d3po_pairs, evaluate)

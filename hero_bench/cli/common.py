@@ -87,3 +87,13 @@ def key_value(item: str, flag: str, form: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         fail(f"{flag} expects {form}, got {item!r}")
     return key.strip(), yaml.safe_load(value)
+
+
+def oracle_options(flag: str, items: list[str] | None, **given: Any) -> dict[str, Any]:
+    """An oracle's options from its KEY=VALUE flags (`flag`) and named flags such as model=--oracle-model (None:
+    not given); a KEY=VALUE of the same name wins."""
+    options = {k: v for k, v in given.items() if v is not None}
+    for item in items or []:
+        key, value = key_value(item, flag, "KEY=VALUE")
+        options[key] = value
+    return options

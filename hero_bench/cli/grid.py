@@ -98,6 +98,10 @@ def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# RunConfig fields that are dicts of options: a flag's keys are merged into a settings file's, key by key.
+OPTION_FIELDS = ("oracle_options", "judge_options", "method_options")
+
+
 def _from_file(path: Path, req: GridRequest, task: str | None, method: str | None, variant: Variant) -> list[RunConfig]:
     """One (task, method, swept value) from a settings file, over the seeds; flags given win key by key."""
     from hero_bench.config import build_run_config, load_config_file
@@ -105,10 +109,10 @@ def _from_file(path: Path, req: GridRequest, task: str | None, method: str | Non
     label, hero_extra, ddpo_extra = variant
     base = load_config_file(path, task=task, method=method, preset=req.preset)
     data = base.model_dump(exclude={"hero", "ddpo", "preset", "seed", "variant", "command"})
-    for key in ("oracle_options", "method_options"):
+    for key in OPTION_FIELDS:
         if key in req.fields:
             data[key] = _merged(data[key], req.fields[key])
-    data.update({k: v for k, v in req.fields.items() if k not in ("oracle_options", "method_options")})
+    data.update({k: v for k, v in req.fields.items() if k not in OPTION_FIELDS})
     start = base.seed if req.seed_start is None else req.seed_start
     return [
         build_run_config(
@@ -143,7 +147,7 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
         per_cell = [_from_file(config, req, t, m, v) for m in methods for v in variants for t in tasks]
         for cell in per_cell:  # the file's names fail before any work too
             METHODS.get(cell[0].method)
-            load_task(cell[0].task)
+            _check_fits(cell[0])
         return [cell[i] for i in range(req.seeds) for cell in per_cell]
     cfgs = []
     start = req.seed_start or 0
@@ -165,7 +169,20 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
                             **req.fields,
                         )
                     )
+    for cfg in cfgs:
+        _check_fits(cfg)
     return cfgs
+
+
+def _check_fits(cfg: RunConfig) -> None:
+    """A method or oracle that needs what the task file lacks is refused now, not once its run has loaded torch."""
+    from hero_bench.oracles import check_oracle_options
+    from hero_bench.tasks.fit import check_run_fits
+    from hero_bench.tasks.loader import load_task
+
+    check_oracle_options(cfg.oracle, cfg.oracle_options, "--oracle-option (oracle_options)")
+    check_oracle_options(cfg.judge, cfg.judge_options, "--judge-option (judge_options)")
+    check_run_fits(load_task(cfg.task), cfg.method, cfg.oracle, cfg.judge, cfg.method_options)
 
 
 def print_summary(table: pd.DataFrame, target: float, title: str) -> None:

@@ -23,6 +23,7 @@ from hero_bench.cli.common import (
     check_model,
     console,
     fail,
+    oracle_options,
     pipeline,
     settings,
 )
@@ -72,14 +73,28 @@ def methods_cmd() -> None:
     console.print(t, soft_wrap=False)
 
 
-def _judged(task: str, oracle: str, seed: int, model: str | None, steps: int | None, cfg: float, eta: float):
-    """What `generate` and `eval` both start from: the task, its judge, the model and the sampling settings."""
-    from hero_bench.oracles import ORACLES
+def _judged(
+    task: str,
+    oracle: str,
+    options: dict[str, Any],
+    flag: str,
+    seed: int,
+    model: str | None,
+    steps: int | None,
+    cfg: float,
+    eta: float,
+):
+    """What `generate` and `eval` both start from: the task, its judge (chosen with `flag`, with `options`), the
+    model and the sampling settings."""
+    from hero_bench.oracles import ORACLES, check_oracle_options
+    from hero_bench.tasks.fit import check_judge_fits
     from hero_bench.tasks.loader import load_task
 
     t: Task = load_task(task)
+    check_oracle_options(oracle, options, f"{flag}-option")  # an unknown name lists the valid ones
+    check_judge_fits(t, oracle, flag)  # e.g. the simulated oracle on a real-world task: before any image is made
     check_model(model)  # bad input is refused before an oracle or the pipeline imports torch
-    judge = ORACLES.create(oracle, seed=seed)
+    judge = ORACLES.create(oracle, **{"seed": seed, **options})
     pipe = pipeline(model)
     return t, judge, pipe, settings(t, steps, cfg, eta)
 
@@ -91,13 +106,18 @@ def generate_cmd(
     seed: SeedOpt = 0,
     model: ModelOpt = None,
     oracle: Annotated[str, typer.Option("--oracle", help="Oracle that judges the images.")] = "simulated",
+    oracle_model: Annotated[str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle")] = None,
+    oracle_option: Annotated[
+        list[str] | None, typer.Option("--oracle-option", help="KEY=VALUE passed to the oracle (repeatable).")
+    ] = None,
     steps: StepsOpt = None,
     cfg: CfgOpt = 5.0,
     eta: EtaOpt = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate images for a task, judge them, and write PNGs, a contact sheet and the verdicts (JSON, CSV)."""
-    t, judge, pipe, sampling = _judged(task, oracle, seed, model, steps, cfg, eta)
+    options = oracle_options("--oracle-option", oracle_option, model=oracle_model)
+    t, judge, pipe, sampling = _judged(task, oracle, options, "--oracle", seed, model, steps, cfg, eta)
     from tqdm.auto import tqdm
 
     from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
@@ -150,13 +170,18 @@ def eval_cmd(
     seed: SeedOpt = 0,
     model: ModelOpt = None,
     judge: Annotated[str, typer.Option("--judge", help="Oracle that scores success.")] = "simulated",
+    judge_model: Annotated[str | None, typer.Option("--judge-model", help="Weights/folder of a model judge.")] = None,
+    judge_option: Annotated[
+        list[str] | None, typer.Option("--judge-option", help="KEY=VALUE passed to the judge (repeatable).")
+    ] = None,
     steps: StepsOpt = None,
     cfg: CfgOpt = 5.0,
     eta: EtaOpt = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Success rate of a model (default: the pretrained toy model) on a task."""
-    t, oracle, pipe, sampling = _judged(task, judge, seed, model, steps, cfg, eta)
+    options = oracle_options("--judge-option", judge_option, model=judge_model)
+    t, oracle, pipe, sampling = _judged(task, judge, options, "--judge", seed, model, steps, cfg, eta)
     from hero_bench.evaluation import evaluate, wilson_interval
 
     result = evaluate(pipe, t, oracle, n=n, seed=seed, settings=sampling)

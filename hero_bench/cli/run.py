@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, key_value, split
+from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, oracle_options, split
 from hero_bench.cli.grid import GridRequest, build_grid, executor_choice, method_options, print_summary, run_on_ray
 
 FloatOpt = float | None
@@ -69,6 +69,13 @@ def run_cmd(
             "margin=0.02 (clip); see `hero-bench oracles`.",
         ),
     ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", help="Weights/folder of a model judge (as --oracle-model).")
+    ] = None,
+    judge_option: Annotated[
+        list[str] | None,
+        typer.Option("--judge-option", help="KEY=VALUE passed to the judge (repeatable), as --oracle-option."),
+    ] = None,
     method_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -123,12 +130,12 @@ def run_cmd(
         budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
         guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank,
     )  # fmt: skip
-    oracle_options: dict[str, Any] = _not_none(flip_prob=flip_prob, model=oracle_model)
-    for item in oracle_option or []:
-        key, value = key_value(item, "--oracle-option", "KEY=VALUE")
-        oracle_options[key] = value
-    if oracle_options:
-        fields["oracle_options"] = oracle_options
+    for name, options in (
+        ("oracle_options", oracle_options("--oracle-option", oracle_option, flip_prob=flip_prob, model=oracle_model)),
+        ("judge_options", oracle_options("--judge-option", judge_option, model=judge_model)),
+    ):
+        if options:
+            fields[name] = options
     if method_option:
         fields["method_options"] = method_options(method_option)
     request = GridRequest(

@@ -20,6 +20,24 @@ class GpuCheckError(HeroBenchError):
     """A gpu-check option that cannot work here (the CLI prints it in one line and exits with 2)."""
 
 
+# The names the options take, here rather than beside the sizes and torch dtypes in spec.py, so that a typo is
+# refused before torch loads (spec.py's SIZES and DTYPES have exactly these keys; a test checks that).
+SIZE_NAMES = ("paper", "toy")
+DTYPE_NAMES = ("fp32", "bf16", "fp16")
+
+
+def check_names(size: str, dtypes: str | None) -> list[str] | None:
+    """Refuse an unknown --size or --dtype name; returns the chosen dtype names (None: the device's default)."""
+    if size != "auto" and size not in SIZE_NAMES:
+        raise GpuCheckError(f"--size must be auto, {' or '.join(SIZE_NAMES)}; got {size!r}")
+    if dtypes is None:
+        return None
+    chosen = [d.strip() for d in dtypes.split(",") if d.strip()]
+    if not chosen or any(d not in DTYPE_NAMES for d in chosen):
+        raise GpuCheckError(f"--dtype takes a comma-separated list of {', '.join(DTYPE_NAMES)}; got {dtypes!r}")
+    return chosen
+
+
 def main(
     size: str = "auto",
     dtypes: str | None = None,
@@ -37,22 +55,18 @@ def main(
     import torch
 
     from hero_bench.gpucheck.measure import run_check
-    from hero_bench.gpucheck.spec import DTYPES, SIZES
+    from hero_bench.gpucheck.spec import SIZES
 
+    named = check_names(size, dtypes)
     cuda = torch.cuda.is_available()
     if size == "auto":
         size = "paper" if cuda else "toy"
-    if size not in SIZES:
-        raise GpuCheckError(f"--size must be auto, {' or '.join(SIZES)}; got {size!r}")
     if size == "paper" and not cuda:
         raise GpuCheckError(
             "--size paper needs a CUDA GPU (an SD v1.5-sized model is far too slow on a CPU); "
             "use --size toy for the dry run"
         )
-    chosen = [d.strip() for d in (dtypes or ("bf16,fp16" if cuda else "fp32,bf16")).split(",") if d.strip()]
-    bad = [d for d in chosen if d not in DTYPES]
-    if bad or not chosen:
-        raise GpuCheckError(f"--dtype takes a comma-separated list of {', '.join(DTYPES)}; got {dtypes!r}")
+    chosen = named or (["bf16", "fp16"] if cuda else ["fp32", "bf16"])
     if "fp16" in chosen and not cuda:
         raise GpuCheckError("fp16 needs a CUDA GPU (CPU kernels are missing for it); use fp32 or bf16 here")
     changes: dict[str, Any] = {}

@@ -1,5 +1,10 @@
 """Feedback sources. `ORACLES` maps CLI names to lazily imported factories (heavy models load on use)."""
 
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from hero_bench.errors import HeroBenchError
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.registry import Registry, lazy
 
@@ -41,6 +46,34 @@ ORACLE_NEEDS: dict[str, tuple[str, str]] = {
               "--oracle-option port=N (0: any free), host=0.0.0.0 to expose it deliberately, timeout=SECONDS"),
 }
 
+# The options a user can give each oracle (`--oracle-option`, `--judge-option`, `oracle_options` in a settings
+# file): its class's keyword parameters (for vlm also its transports'), less `seed` and the injected objects.
+# Listed here so that a typo is refused before the oracle, and torch, is imported; a test compares them with
+# the classes.
+ORACLE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "simulated": ("flip_prob", "best_rule", "hidden_preference"),
+    "clip": ("model", "margin", "device", "batch_size"),
+    "blip-vqa": ("model", "device", "batch_size"),
+    "vlm": (
+        "model", "base_url", "api_key", "timeout", "max_retries", "concurrency", "cache", "on_malformed", "device",
+        "backoff", "json_mode", "max_tokens", "max_new_tokens",
+    ),  # fmt: skip
+    "human": ("run_id", "store", "host", "port", "budget", "timeout", "announce", "finish_grace"),
+}
+
+
+def check_oracle_options(name: str, options: Mapping[str, Any], flag: str = "--oracle-option") -> None:
+    """Refuse an option `name`'s oracle does not take, listing those it does (`flag` is where it came from)."""
+    ORACLES.entry(name)
+    for key in options:
+        valid = ORACLE_OPTIONS.get(name)
+        if valid is not None and key != "seed" and key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise HeroBenchError(
+                f"{flag}: the {name} oracle has no option {key!r}{hint}; its options: {', '.join(valid)}"
+            )
+
 
 def describe_oracles() -> list[dict[str, str]]:
     """One row per oracle for `hero-bench oracles`: name, what it needs (weights/endpoint/person), one line."""
@@ -51,4 +84,4 @@ def describe_oracles() -> list[dict[str, str]]:
     return rows
 
 
-__all__ = ["ORACLES", "Feedback", "Oracle", "describe_oracles"]
+__all__ = ["ORACLES", "ORACLE_OPTIONS", "Feedback", "Oracle", "check_oracle_options", "describe_oracles"]

@@ -26,8 +26,8 @@ from hero_bench.tasks.base import Task, VQAItem
 
 DEFAULT_BLIP = "Salesforce/blip-vqa-base"
 _FIX = (
-    "Download the weights where there is network (`huggingface-cli download Salesforce/blip-vqa-base "
-    "--local-dir <folder>`) and pass that folder as the oracle model."
+    "Download the weights where there is network (`huggingface-cli download Salesforce/blip-vqa-base --local-dir "
+    "<folder>`), then pass the folder as --oracle-model (--judge-model when BLIP VQA judges)."
 )
 
 

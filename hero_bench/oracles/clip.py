@@ -86,8 +86,8 @@ def load_local_or_hub(load: Callable[..., Any], source: str | Path, what: str, f
         if why:
             raise OracleSetupError(
                 f"{what}: hub id {text!r} is not in the local Hugging Face cache and the hub cannot be used "
-                f"({why}). Download it where there is network (`huggingface-cli download {text} --local-dir "
-                f"<folder>`) and pass the folder. {fix}"
+                f"({why}). " + (fix if "huggingface-cli download" in fix else f"Download it where there is network "
+                f"(`huggingface-cli download {text} --local-dir <folder>`) and pass the folder. {fix}")
             ) from cached_error
     return load(text, local_files_only=False)
 

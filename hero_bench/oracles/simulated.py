@@ -19,9 +19,10 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from hero_bench.errors import ConfigError, UnknownNameError, UnsupportedTaskError
+from hero_bench.errors import ConfigError, UnknownNameError
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.tasks.base import Task
+from hero_bench.tasks.fit import not_judgeable
 from hero_bench.tasks.rules import Check, explain
 from hero_bench.toyworld.scene import CANVAS, Scene
 
@@ -98,7 +99,7 @@ class SimulatedOracle(Oracle):
     def reasons(self, scene: Scene, task: Task) -> list[str]:
         """Why `scene` is not good for `task` under this person's rule (empty list: good). No noise."""
         if task.check is None:
-            raise _not_judgeable(task)
+            raise not_judgeable(task)
         out = explain(task.check, scene)
         pref = self.preference_for(task)
         if pref is not None:
@@ -117,7 +118,7 @@ class SimulatedOracle(Oracle):
         toy-safety task is judged the same way on all its evaluation prompts).
         """
         if not task.is_toy or task.check is None:
-            raise _not_judgeable(task)
+            raise not_judgeable(task)
         if prompts is not None and len(prompts) != len(images):
             raise ValueError(f"got {len(prompts)} prompts for {len(images)} images")
         arrays = [_to_array(im) for im in images]
@@ -163,13 +164,6 @@ def _as_preference(value: PreferenceArg) -> Literal["task"] | Check | None:
         "hidden_preference",
         f"is {value!r}",
         allowed="'task', None, a Check, or a mapping of check rules",
-    )
-
-
-def _not_judgeable(task: Task) -> UnsupportedTaskError:
-    return UnsupportedTaskError(
-        f"the simulated oracle can only judge toy-world tasks (they have a 'check'); task {task.name!r} is a "
-        f"{task.world}-world task: use an oracle that looks at real images (human, vlm, clip or blip-vqa)"
     )
 
 

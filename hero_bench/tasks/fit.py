@@ -1,0 +1,53 @@
+"""Whether a run's method, oracle and judge can work on its task, checked when the grid is built.
+
+Each component says so itself when it starts (`Task.require`, the simulated oracle's refusal), but that is after
+torch and the model have loaded, and in a grid after the runs before it have finished. The same checks here,
+from the task file alone, refuse a mismatch in a second, before any run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hero_bench.errors import UnsupportedTaskError
+from hero_bench.tasks.base import Task
+
+# The optional task texts a component reads, and its name in the message (`Task.require`'s arguments).
+ORACLE_TEXTS: dict[str, tuple[str, str]] = {
+    "clip": ("clip", "the clip oracle"),
+    "blip-vqa": ("vqa", "the blip-vqa oracle"),
+}
+METHOD_TEXTS: dict[str, tuple[str, str]] = {"dreambooth": ("dreambooth", "the dreambooth baseline")}
+
+
+def not_judgeable(task: Task, flag: str = "") -> UnsupportedTaskError:
+    """The simulated oracle's refusal of a task it cannot parse (shared with the oracle itself); `flag` names
+    the option that chose it (`--oracle`, `--judge`)."""
+    where = f" ({flag})" if flag else ""
+    return UnsupportedTaskError(
+        f"the simulated oracle{where} can only judge toy-world tasks (they have a 'check'); task {task.name!r} is "
+        f"a {task.world}-world task: use an oracle that looks at real images (human, vlm, clip or blip-vqa)"
+        + (f", e.g. {flag} vlm" if flag else "")
+    )
+
+
+def check_judge_fits(task: Task, oracle: str, flag: str = "") -> None:
+    """Refuse an oracle (as trainer or judge) that cannot judge `task`'s images."""
+    if oracle == "simulated" and (not task.is_toy or task.check is None):
+        raise not_judgeable(task, flag)
+    if oracle in ORACLE_TEXTS:
+        task.require(*ORACLE_TEXTS[oracle])
+
+
+def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_options: Mapping[str, Any]) -> None:
+    """Refuse a run whose method, oracle or judge needs something `task` does not have."""
+    check_judge_fits(task, oracle, "--oracle")
+    if judge != oracle:
+        check_judge_fits(task, judge, "--judge")
+    if method in METHOD_TEXTS:
+        task.require(*METHOD_TEXTS[method])
+    section = method_options.get(method)  # `{method: {...}}` when one file drives several methods
+    own = section if isinstance(section, Mapping) else method_options
+    if method == "sd-enhanced" and own.get("enhancer", "task") == "task":
+        task.require("enhanced_prompt", "sd-enhanced's task-table enhancer")
