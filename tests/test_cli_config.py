@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from hero_bench.cli.grid import GridRequest, build_grid
+from hero_bench.errors import ConfigError
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 FILE = {"task": "toy-hand", "method": "hero-random-noise", "seed": 3, "budget": 4, "batch": 4, "eval_n": 4, "steps": 6}
@@ -96,3 +97,18 @@ def test_a_bad_file_or_flag_is_one_line_and_exit_2(tmp_path, changes, flags, mes
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "runs").exists()
+
+
+def test_method_options_are_checked_for_every_method_of_the_grid():
+    """Plain KEY=VALUE options go to every method that takes options, so each must accept them; a method that
+    takes none (HERO, sd-pretrained) may leave them alone in such a grid, but not when they are named for it or
+    when nothing in the grid would read them (they would be dropped without a word)."""
+    shared = request(tasks=["toy-hand"], methods=["d3po-style", "hero"], fields={"method_options": {"beta": 0.2}})
+    assert [c.method_options for c in build_grid(shared, None)] == [{"beta": 0.2}] * 2
+    for methods, options, message in [
+        (["d3po-style", "dreambooth"], {"beta": 0.2}, "method_options of dreambooth: field 'beta'"),
+        (["hero"], {"beta": 0.2}, "hero takes no method options"),
+        (["d3po-style", "sd-pretrained"], {"sd-pretrained": {"beta": 0.2}}, "sd-pretrained takes no method options"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            build_grid(request(tasks=["toy-hand"], methods=methods, fields={"method_options": options}), None)

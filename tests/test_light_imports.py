@@ -91,6 +91,10 @@ REFUSALS = [
     (["run", "--task", "{tmp}/bare.yaml", "--oracle", "clip", "--out", "{tmp}/runs"], "has no 'clip'"),
     (["eval", "--task", "toy-hand", "--judge", "clip", "--judge-option", "margn=0.1"], "has no option 'margn'"),
     (["run", "--task", "toy-hand", "--oracle-option", "flip=0.1", "--out", "{tmp}/runs"], "has no option 'flip'"),
+    (["run", "--task", "toy-hand", "--method", "d3po-style", "--method-option", "betta=0.2", "--out", "{tmp}/runs"],
+     "method_options of d3po-style: field 'betta': unknown field; allowed fields:"),
+    (["run", "--task", "toy-hand", "--method", "hero", "--method-option", "best_ratio=1", "--out", "{tmp}/runs"],
+     "hero takes no method options (got best_ratio)"),
     (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
 ]
 

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from diffusers import StableDiffusionPipeline
 from PIL import Image
-from pydantic import Field
 
-from hero_bench.baselines.common import LoraOptimizer, OptimizerOptions, parse_options
+from hero_bench.baselines.common import LoraOptimizer
+from hero_bench.baselines.options import D3POOptions, parse_options
 from hero_bench.methods.base import Method, RunContext
 from hero_bench.models import LORA_TARGETS, attach_lora, lora_disabled, save_lora
 from hero_bench.oracles.base import Feedback
@@ -44,26 +44,6 @@ from hero_bench.sampling import Trajectory, ddim_step_with_logprob, guided_noise
 Tensor = torch.Tensor
 
 BEST, GOOD, BAD = 2, 1, 0
-
-
-class D3POOptions(OptimizerOptions):
-    """`method_options` of d3po-style; defaults are D3PO's released settings."""
-
-    beta: float = Field(default=0.1, gt=0, description="DPO temperature (D3PO: 0.1)")
-    ratio_clip: float = Field(default=0.2, gt=0, lt=1, description="policy/reference ratio clipped to 1 +- this")
-    learning_rate: float = Field(default=3e-5, gt=0)
-    group_size: int = Field(default=7, ge=2, description="images per group sharing prompt and z_T (D3PO: 7)")
-    share_noise: bool = Field(default=True, description="images of a group start from the same z_T (D3PO)")
-    use_best: bool = Field(default=True, description="rank the oracle's best above the other good images")
-    timestep_fraction: float = Field(default=1.0, gt=0, le=1, description="share of denoising steps trained")
-    pair_batch_size: int = Field(default=1, ge=1, description="pairs per minibatch")
-    grad_accum_steps: int = Field(default=1, ge=1, description="minibatches per optimiser step")
-    inner_epochs: int = Field(default=1, ge=1, description="passes over each batch's pairs")
-    max_pairs: int | None = Field(default=None, ge=1, description="cap on pairs per batch (random subset)")
-    max_transitions_per_pass: int | None = Field(
-        default=None, ge=1, description="transitions per UNet forward/backward; None = an optimiser step's all "
-        "(same gradient; lower it to bound memory on large UNets)"
-    )
 
 
 # --------------------------------------------------------------------------------------- preference pairs

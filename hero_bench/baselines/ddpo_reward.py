@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import torch
 from PIL import Image
-from pydantic import Field
 
-from hero_bench.baselines.common import MethodOptions, parse_options
+from hero_bench.baselines.options import DDPORewardOptions, parse_options
 from hero_bench.baselines.rewards import ClipRewardScorer, RewardScorer, default_reward_model
 from hero_bench.methods.base import RunContext
 from hero_bench.methods.lora import LoraDDPOMethod
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory
-
-
-class DDPORewardOptions(MethodOptions):
-    """`method_options` of ddpo-reward."""
-
-    reward_model: str | None = Field(default=None, description="CLIPModel folder/hub id; None: toy CLIP / PickScore")
-    reward_processor: str | None = Field(default=None, description="where the tokenizer/image processor live")
-    epochs: int | None = Field(default=None, ge=1, description="training epochs (paper: 50); None: budget // batch")
-    device: str = "cpu"
 
 
 def standardise(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -24,16 +24,16 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, StableDiffusionPipeline
 from PIL import Image
-from pydantic import Field
 
-from hero_bench.baselines.common import LoraOptimizer, OptimizerOptions, parse_options
+from hero_bench.baselines.common import LoraOptimizer
+from hero_bench.baselines.options import DreamBoothOptions, parse_options
 from hero_bench.errors import ConfigError
 from hero_bench.evaluation import generate_images
 from hero_bench.methods.base import Method, RunContext
@@ -49,22 +49,6 @@ RARE_IDENTIFIERS: tuple[str, ...] = ("sks", "zwx", "qvk", "vzx", "ohwx")
 
 CLASS_SEED_OFFSET = 7919
 """Class images are drawn from their own seeded noise so they do not depend on the run's sampling RNG."""
-
-
-class DreamBoothOptions(OptimizerOptions):
-    """`method_options` of dreambooth; defaults are diffusers' DreamBooth-LoRA example settings."""
-
-    learning_rate: float = Field(default=1e-4, gt=0)
-    weight_decay: float = Field(default=1e-2, ge=0)
-    num_instance_images: int = Field(default=4, ge=1, description="best images to train on (paper: 4)")
-    train_steps: int = Field(default=500, ge=1, description="DreamBooth optimiser steps in total")
-    batch_size: int = Field(default=1, ge=1, description="instance (and as many class) images per step")
-    prior_loss_weight: float = Field(default=1.0, ge=0)
-    num_class_images: int = Field(default=100, ge=1)
-    identifier: str | None = Field(default=None, description="the word replacing [V]; default: a rare word")
-    eval_prompt: Literal["auto", "generation", "task"] = Field(
-        default="auto", description="'auto': the generation prompt unless the task has its own transfer prompts"
-    )
 
 
 # ------------------------------------------------------------------------------------------- identifier

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 from PIL import Image
-from pydantic import Field
 
-from hero_bench.baselines.common import MethodOptions, parse_options
 from hero_bench.baselines.enhancers import (
     CACHE_FILE,
     EnhancerCache,
@@ -23,22 +20,12 @@ from hero_bench.baselines.enhancers import (
     TaskTableEnhancer,
     enhance_cached,
 )
+from hero_bench.baselines.options import EnhancedOptions, parse_options
 from hero_bench.methods.base import Method, RunContext
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory
 
 log = logging.getLogger(__name__)
-
-
-class EnhancedOptions(MethodOptions):
-    """`method_options` of sd-enhanced. The API key is read from OPENAI_API_KEY only (never stored)."""
-
-    enhancer: Literal["task", "llm"] = Field(default="task", description="'task': shipped table; 'llm': endpoint")
-    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL (else HERO_BENCH_LLM_BASE_URL)")
-    model: str | None = Field(default=None, description="chat model name (else HERO_BENCH_LLM_MODEL, else gpt-4)")
-    timeout: float = Field(default=60.0, gt=0)
-    temperature: float | None = Field(default=None, ge=0)
-    cache_dir: str | None = Field(default=None, description="folder of the JSON cache (else the run folder)")
 
 
 def build_enhancer(options: EnhancedOptions) -> PromptEnhancer:

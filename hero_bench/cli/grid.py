@@ -171,7 +171,17 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
                     )
     for cfg in cfgs:
         _check_fits(cfg)
+    _check_method_options(cfgs)
     return cfgs
+
+
+def _check_method_options(cfgs: list[RunConfig]) -> None:
+    """Options a method would refuse once its run has loaded torch, or ignore without a word, are refused now."""
+    from hero_bench.baselines.options import OPTIONS_OF, check_method_options
+
+    shared = any(c.method in OPTIONS_OF for c in cfgs)
+    for cfg in cfgs:
+        check_method_options(cfg.method, cfg.method_options, shared)
 
 
 def _check_fits(cfg: RunConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hero_bench.baselines.options import method_section
 from hero_bench.errors import UnsupportedTaskError
 from hero_bench.tasks.base import Task
 
@@ -47,7 +48,5 @@ def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_opti
         check_judge_fits(task, judge, "--judge")
     if method in METHOD_TEXTS:
         task.require(*METHOD_TEXTS[method])
-    section = method_options.get(method)  # `{method: {...}}` when one file drives several methods
-    own = section if isinstance(section, Mapping) else method_options
-    if method == "sd-enhanced" and own.get("enhancer", "task") == "task":
+    if method == "sd-enhanced" and method_section(method_options, method).get("enhancer", "task") == "task":
         task.require("enhanced_prompt", "sd-enhanced's task-table enhancer")
