@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hero_bench.ddpo_config import DDPOConfig
-from hero_bench.errors import ConfigError
+from hero_bench.errors import ConfigError, yaml_problem
 from hero_bench.hero.config import HeroConfig, preset
 
 
@@ -119,8 +119,10 @@ def load_config_file(path: str | Path, **overrides: Any) -> RunConfig:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(str(path), "<file>", f"cannot read config: {e}") from None
+    except OSError as e:
+        raise ConfigError(str(path), None, f"cannot read config: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), None, yaml_problem(e)) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "<root>", "expected a mapping of RunConfig fields")
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
 
+def yaml_problem(error: Exception) -> str:
+    """A YAML parser error in one line: what was wrong and where (PyYAML's own message spans several)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"invalid YAML{where}: {getattr(error, 'problem', None) or error}"
+
+
 class HeroBenchError(Exception):
     """Base class of errors caused by user input (names, files, options), not by bugs."""
 

@@ -44,6 +44,7 @@ from hero_bench.sampling import decode_latents, encode_prompts, sample_with_traj
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
+from hero_bench.tasks.fit import check_steps
 from hero_bench.tasks.loader import load_task
 from hero_bench.timing import stage_timed, with_stage_times
 
@@ -90,10 +91,7 @@ class Run:
             guidance_scale=cfg.guidance_scale,
             batch_size=cfg.sample_batch_size,
         )
-        if cfg.ddpo.steps_per_sample(self.settings.num_inference_steps) > self.settings.num_inference_steps:
-            raise ValueError(
-                f"ddpo.k_steps (K={cfg.ddpo.k_steps}) exceeds the {self.settings.num_inference_steps} sampling steps"
-            )
+        check_steps(self.task, cfg)
         self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, dtype=torch.float32)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))

@@ -95,6 +95,11 @@ REFUSALS = [
      "method_options of d3po-style: field 'betta': unknown field; allowed fields:"),
     (["run", "--task", "toy-hand", "--method", "hero", "--method-option", "best_ratio=1", "--out", "{tmp}/runs"],
      "hero takes no method options (got best_ratio)"),
+    (["run", "--task", "toy-hand", "--k-steps", "50", "--out", "{tmp}/runs"], "K=50 exceeds the 20 sampling steps"),
+    (["run", "--task", "toy-hand", "--method-option", "beta=[1", "--out", "{tmp}/runs"], "'beta=[1': the value is read"
+     " as YAML, and it is invalid YAML at line 1, column 3"),
+    (["run", "--task", "toy-hand", "--sweep", "best_ratio=[1", "--out", "{tmp}/runs"], "is invalid YAML at line 1"),
+    (["run", "--config", "{tmp}/bare.yaml", "--out", "{tmp}/runs"], "{tmp}/bare.yaml: field 'task': missing"),
     (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
 ]
 

@@ -36,9 +36,11 @@ ModelOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noises (and of the oracle's noise).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object instead of tables.")]
-StepsOpt = Annotated[int | None, typer.Option("--steps", help="DDIM steps (default: the task's, 20 on the toy world).")]
-CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance weight (paper: 5.0).")]
-EtaOpt = Annotated[float, typer.Option("--eta", help="DDIM eta (paper: 1.0).")]
+StepsOpt = Annotated[
+    int | None, typer.Option("--steps", min=1, help="DDIM steps (default: the task's, 20 on the toy world).")
+]
+CfgOpt = Annotated[float, typer.Option("--cfg", min=1.0, help="Classifier-free guidance weight (paper: 5.0).")]
+EtaOpt = Annotated[float, typer.Option("--eta", min=0.0, help="DDIM eta (paper: 1.0).")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for the PNGs and contact sheet.")]
 
@@ -83,10 +85,15 @@ def key_value(item: str, flag: str, form: str) -> tuple[str, Any]:
     """One KEY=VALUE flag value, the value read as YAML (numbers, booleans, lists); bad form: exit 2."""
     import yaml
 
+    from hero_bench.errors import yaml_problem
+
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         fail(f"{flag} expects {form}, got {item!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        fail(f"{flag} {item!r}: the value is read as YAML, and it is {yaml_problem(e)}")
 
 
 def oracle_options(flag: str, items: list[str] | None, **given: Any) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
     import yaml
 
     from hero_bench.ddpo_config import DDPOConfig
+    from hero_bench.errors import yaml_problem
     from hero_bench.hero.config import HeroConfig
 
     if not sweep:
@@ -66,7 +67,10 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
         )
     out = []
     for raw in split(values):
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            fail(f"--sweep {name}: the value {raw!r} is read as YAML, and it is {yaml_problem(e)}")
         out.append((f"{name}={raw}", {name: value} if side == "hero" else {}, {name: value} if side == "ddpo" else {}))
     return out
 
@@ -187,12 +191,14 @@ def _check_method_options(cfgs: list[RunConfig]) -> None:
 def _check_fits(cfg: RunConfig) -> None:
     """A method or oracle that needs what the task file lacks is refused now, not once its run has loaded torch."""
     from hero_bench.oracles import check_oracle_options
-    from hero_bench.tasks.fit import check_run_fits
+    from hero_bench.tasks.fit import check_run_fits, check_steps
     from hero_bench.tasks.loader import load_task
 
     check_oracle_options(cfg.oracle, cfg.oracle_options, "--oracle-option (oracle_options)")
     check_oracle_options(cfg.judge, cfg.judge_options, "--judge-option (judge_options)")
-    check_run_fits(load_task(cfg.task), cfg.method, cfg.oracle, cfg.judge, cfg.method_options)
+    task = load_task(cfg.task)
+    check_run_fits(task, cfg.method, cfg.oracle, cfg.judge, cfg.method_options)
+    check_steps(task, cfg)
 
 
 def print_summary(table: pd.DataFrame, target: float, title: str) -> None:

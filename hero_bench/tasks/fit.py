@@ -8,11 +8,14 @@ from the task file alone, refuse a mismatch in a second, before any run starts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hero_bench.baselines.options import method_section
-from hero_bench.errors import UnsupportedTaskError
+from hero_bench.errors import ConfigError, UnsupportedTaskError
 from hero_bench.tasks.base import Task
+
+if TYPE_CHECKING:
+    from hero_bench.config import RunConfig
 
 # The optional task texts a component reads, and its name in the message (`Task.require`'s arguments).
 ORACLE_TEXTS: dict[str, tuple[str, str]] = {
@@ -50,3 +53,15 @@ def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_opti
         task.require(*METHOD_TEXTS[method])
     if method == "sd-enhanced" and method_section(method_options, method).get("enhancer", "task") == "task":
         task.require("enhanced_prompt", "sd-enhanced's task-table enhancer")
+
+
+def check_steps(task: Task, cfg: RunConfig) -> None:
+    """Refuse a DDPO-K that trains more denoising steps than the run samples (the task's default steps unless
+    --steps is given): RunConfig can only check it when the steps are given."""
+    steps = cfg.steps or task.default_steps
+    if cfg.ddpo.steps_per_sample(steps) > steps:
+        given = "" if cfg.steps else f", task {task.name}'s default"
+        raise ConfigError(
+            None, "ddpo.k_steps", f"K={cfg.ddpo.k_steps} exceeds the {steps} sampling steps{given}",
+            f"K <= {steps}, or more --steps",
+        )

@@ -14,7 +14,7 @@ from typing import get_args
 import yaml
 from pydantic import ValidationError
 
-from hero_bench.errors import ConfigError, UnknownNameError
+from hero_bench.errors import ConfigError, UnknownNameError, yaml_problem
 from hero_bench.registry import Registry
 from hero_bench.tasks.base import Task, World
 
@@ -40,10 +40,7 @@ def _parse(text: str, source: str | Path) -> Task:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(source, None, f"invalid YAML{where}: {problem}") from None
+        raise ConfigError(source, None, yaml_problem(e)) from None
     if not isinstance(data, dict):
         raise ConfigError(
             source, None, f"a task file must be a YAML mapping of fields, got {type(data).__name__}",
