@@ -87,3 +87,13 @@ def test_a_person_judging_gets_a_store_and_page_of_their_own_in_the_run_folder(t
     assert run.oracle.store.path == folder / "human_labels.sqlite" and run.oracle.budget == 4
     assert run.judge.store.path == folder / "human_judge_labels.sqlite" and run.judge.budget is None
     assert run.judge.run_id == f"{run.oracle.run_id}/judge" and run.judge.port == 0 != run.oracle.port
+
+
+def test_a_vlm_option_its_transport_does_not_take_is_one_line():
+    """`max_new_tokens` is the local model's, `max_tokens` the endpoint's: the other one is named, not a TypeError."""
+    from hero_bench.oracles.vlm import VLMOracle
+    from hero_bench.oracles.vlm_transport import TRANSPORT_OPTIONS, VLMEndpointError
+
+    assert set().union(*TRANSPORT_OPTIONS.values()) < set(ORACLE_OPTIONS["vlm"])
+    with pytest.raises(VLMEndpointError, match="endpoint takes no option 'max_new_tokens'; its own: backoff"):
+        VLMOracle(model="judge", base_url="http://127.0.0.1:9/v1", max_new_tokens=5, cache=False)

@@ -255,6 +255,20 @@ class LocalVLMTransport:
         )
 
 
+# The options each transport takes beyond what the vlm oracle passes it (`--oracle-option max_tokens=300`).
+TRANSPORT_OPTIONS = {"endpoint": ("backoff", "json_mode", "max_tokens"), "local model": ("max_new_tokens",)}
+
+
+def _only_options_of(kind: str, options: dict[str, Any]) -> None:
+    """An option the chosen transport does not take is one line, not a TypeError from its constructor."""
+    extra = sorted(set(options) - set(TRANSPORT_OPTIONS[kind]))
+    if extra:
+        raise VLMEndpointError(
+            f"the vlm oracle's {kind} takes no option {', '.join(map(repr, extra))}; its own: "
+            f"{', '.join(TRANSPORT_OPTIONS[kind])}"
+        )
+
+
 def make_transport(
     model: str | None,
     base_url: str | None,
@@ -275,10 +289,12 @@ def make_transport(
                 "the name your server lists at /v1/models"
             )
         key = api_key or _env("HERO_VLM_API_KEY", "OPENAI_API_KEY")
+        _only_options_of("endpoint", options)
         return ChatCompletionsTransport(
             base_url, name, key, timeout=timeout, max_retries=max_retries, max_concurrency=concurrency, **options
         )
     if model:
+        _only_options_of("local model", options)
         return LocalVLMTransport(model, device=device, max_retries=max_retries, **options)
     raise VLMEndpointError(
         "the vlm oracle needs a judge: set HERO_VLM_BASE_URL (an OpenAI-compatible URL such as "
