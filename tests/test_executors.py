@@ -207,8 +207,9 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_cleanly(tmp_path, mon
 
 
 def test_anticipated_errors_are_one_line_with_exit_code_2(tmp_path):
-    """--oracle human on Ray, Ray-only flags without Ray, an unknown executor: exit 2 with one message. Other
-    settings in an existing run folder raise a HeroBenchError, which the command turns into the same."""
+    """A person (as oracle or judge) on Ray, Ray-only flags without Ray, an unknown executor, a target outside
+    (0, 1]: exit 2 with one message, before any run. Other settings in an existing run folder raise a
+    HeroBenchError, which the command turns into the same."""
     cfg = _cfg("toy-hand", "sd-pretrained")
     run_many([cfg], tmp_path, progress=False)
     with pytest.raises(HeroBenchError, match="already holds a run with other settings"):
@@ -216,6 +217,8 @@ def test_anticipated_errors_are_one_line_with_exit_code_2(tmp_path):
     base = [*CLI, "run", "--task", "toy-hand", "--method", "sd-pretrained", *SMALL_FLAGS, "--out", str(tmp_path)]
     cases = {
         "--oracle human cannot run with --executor ray": ["--oracle", "human", "--executor", "ray"],
+        "--judge human cannot run with --executor ray": ["--judge", "human", "--executor", "ray"],
+        "--target is a success rate in (0, 1], got 2.0": ["--target", "2"],
         "add --executor ray": ["--run-cpus", "2"],
         "--executor must be one of local, ray": ["--executor", "dask"],
     }

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, oracle_options, split
+from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, fail, oracle_options, split
 from hero_bench.cli.grid import GridRequest, build_grid, executor_choice, method_options, print_summary, run_on_ray
 
 FloatOpt = float | None
@@ -117,6 +117,8 @@ def run_cmd(
 
     from hero_bench.run_folders import collect_results, run_dir_for, runs_under
 
+    if not 0 < target <= 1:
+        fail(f"--target is a success rate in (0, 1], got {target}")  # before the runs, not in their summary
     on_ray = executor_choice(executor, address, run_cpus, run_gpus)
     if resume is not None and on_ray:
         run_on_ray(runs_under(resume), resume, True, address, run_cpus, run_gpus, target)

@@ -51,11 +51,12 @@ class GridCancelled(Exception):
 
 def refuse_undistributable(cfgs: list[RunConfig]) -> None:
     """Oracles that cannot be spread over workers; checked before Ray starts."""
-    if any(cfg.oracle == "human" for cfg in cfgs):
-        raise HeroBenchError(
-            "--oracle human cannot run with --executor ray: one person labels one batch at a time on one page; "
-            "run it with --executor local (the default)"
-        )
+    for role in ("oracle", "judge"):
+        if any(getattr(cfg, role) == "human" for cfg in cfgs):
+            raise HeroBenchError(
+                f"--{role} human cannot run with --executor ray: one person labels one batch at a time on one page; "
+                "run it with --executor local (the default)"
+            )
 
 
 def run_grid(jobs: list[tuple[RunConfig, Path]], resume: bool, options: RayOptions, bar: bool = True) -> GridProgress:
