@@ -41,6 +41,7 @@ from hero_bench.models import LORA_TARGETS, attach_lora, lora_disabled, save_lor
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory, encode_prompts
 from hero_bench.tasks.base import Task
+from hero_bench.tasks.fit import task_text
 
 Tensor = torch.Tensor
 
@@ -230,7 +231,7 @@ class DreamBooth(Method):
         attach_lora(ctx.pipe, rank=cfg.lora_rank, target_modules=LORA_TARGETS[cfg.lora_targets], init_seed=cfg.seed)
         self.trainer = DreamBoothTrainer(ctx.pipe, self.options, seed=cfg.seed)
         self.identifier = choose_identifier(ctx.pipe.tokenizer, task_words(ctx.task), self.options.identifier)
-        self.prompts = ctx.task.require("dreambooth", "the dreambooth baseline").with_token(self.identifier)
+        self.prompts = task_text(ctx.task, "dreambooth").with_token(self.identifier)
         self.picker = BestImagePicker(self.options.num_instance_images)
         self._set_selecting(True)
         self.epochs_seen = 0
@@ -321,7 +322,7 @@ class DreamBooth(Method):
         self.epochs_seen, self.steps_done = int(state["epochs_seen"]), int(state["steps_done"])
         self.instance, self.classes = state["instance"], state["classes"]
         self.identifier = state["identifier"]
-        self.prompts = self.ctx.task.require("dreambooth", "the dreambooth baseline").with_token(self.identifier)
+        self.prompts = task_text(self.ctx.task, "dreambooth").with_token(self.identifier)
 
     def save_artifacts(self, folder: Path) -> None:
         """The LoRA, the chosen instance images (named by batch and index) and the prompts used."""

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.tasks.base import Task
+from hero_bench.tasks.fit import task_text
 
 INSTRUCTION = "Enhance the following text prompt for Stable Diffusion image generation: "
 ENV_BASE_URL = "HERO_BENCH_LLM_BASE_URL"
@@ -47,7 +48,7 @@ class TaskTableEnhancer:
     key = "task-table"
 
     def enhance(self, prompt: str, task: Task) -> str | None:
-        return task.require("enhanced_prompt", "sd-enhanced's task-table enhancer") if prompt == task.prompt else None
+        return task_text(task, "sd-enhanced") if prompt == task.prompt else None
 
 
 class OpenAIChatEnhancer:

@@ -23,6 +23,7 @@ from PIL import Image
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.oracles.clip import OracleSetupError, load_local_or_hub
 from hero_bench.tasks.base import Task, VQAItem
+from hero_bench.tasks.fit import task_text
 
 DEFAULT_BLIP = "Salesforce/blip-vqa-base"
 _FIX = (
@@ -121,7 +122,7 @@ class BlipVQAOracle(Oracle):
     ) -> Feedback:
         """`prompts` is ignored: the task's questions describe success for every evaluation prompt."""
         images = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
-        vqa = task.require("vqa", "the blip-vqa oracle")
+        vqa = task_text(task, "blip-vqa")
         verdicts = decide(self.log_odds(images, [it.question for it in vqa]), vqa)
         good_idx = [i for i, g in enumerate(verdicts.good) if g]
         best = max(good_idx, key=lambda i: (verdicts.confidence[i], -i)) if good_idx else None

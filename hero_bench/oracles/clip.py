@@ -28,6 +28,7 @@ from PIL import Image
 from hero_bench.errors import HeroBenchError
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.tasks.base import Task
+from hero_bench.tasks.fit import task_text
 
 TOY_CLIP = Path(__file__).resolve().parents[1] / "toyworld" / "assets" / "tiny-sd" / "toy_clip"
 """The toy world's CLIP (written by `hero-bench toy train`); the default weights of this oracle."""
@@ -326,7 +327,7 @@ class ClipOracle(Oracle):
 
     def scores(self, images: Sequence[Image.Image], task: Task) -> np.ndarray:
         """Raw margins (positive minus negative similarity), the quantity calibration thresholds."""
-        texts = task.require("clip", "the clip oracle")
+        texts = task_text(task, "clip")
         return clip_margins(self.clip, images, texts.positive, texts.negative, self.batch_size)
 
     def judge(

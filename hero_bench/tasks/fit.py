@@ -17,12 +17,19 @@ from hero_bench.tasks.base import Task
 if TYPE_CHECKING:
     from hero_bench.config import RunConfig
 
-# The optional task texts a component reads, and its name in the message (`Task.require`'s arguments).
-ORACLE_TEXTS: dict[str, tuple[str, str]] = {
+# The optional task text each component (oracle or method) reads, and how the message names it: the one place
+# the components themselves (`task_text`) and the grid's check read it from.
+TASK_TEXTS: dict[str, tuple[str, str]] = {
     "clip": ("clip", "the clip oracle"),
     "blip-vqa": ("vqa", "the blip-vqa oracle"),
+    "dreambooth": ("dreambooth", "the dreambooth baseline"),
+    "sd-enhanced": ("enhanced_prompt", "sd-enhanced's task-table enhancer"),
 }
-METHOD_TEXTS: dict[str, tuple[str, str]] = {"dreambooth": ("dreambooth", "the dreambooth baseline")}
+
+
+def task_text(task: Task, component: str) -> Any:
+    """The task text `component` reads, or a one-line error naming the field to add (`Task.require`)."""
+    return task.require(*TASK_TEXTS[component])
 
 
 def not_judgeable(task: Task, flag: str = "") -> UnsupportedTaskError:
@@ -40,8 +47,8 @@ def check_judge_fits(task: Task, oracle: str, flag: str = "") -> None:
     """Refuse an oracle (as trainer or judge) that cannot judge `task`'s images."""
     if oracle == "simulated" and (not task.is_toy or task.check is None):
         raise not_judgeable(task, flag)
-    if oracle in ORACLE_TEXTS:
-        task.require(*ORACLE_TEXTS[oracle])
+    if oracle in TASK_TEXTS:
+        task_text(task, oracle)
 
 
 def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_options: Mapping[str, Any]) -> None:
@@ -49,10 +56,9 @@ def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_opti
     check_judge_fits(task, oracle, "--oracle")
     if judge != oracle:
         check_judge_fits(task, judge, "--judge")
-    if method in METHOD_TEXTS:
-        task.require(*METHOD_TEXTS[method])
-    if method == "sd-enhanced" and method_section(method_options, method).get("enhancer", "task") == "task":
-        task.require("enhanced_prompt", "sd-enhanced's task-table enhancer")
+    table_enhancer = method != "sd-enhanced" or method_section(method_options, method).get("enhancer", "task") == "task"
+    if method in TASK_TEXTS and table_enhancer:  # sd-enhanced reads its text only with the task-table enhancer
+        task_text(task, method)
 
 
 def check_steps(task: Task, cfg: RunConfig) -> None:
