@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -102,22 +103,38 @@ def test_a_ray_grid_gives_the_local_executors_results(tmp_path):
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)), spans
 
 
+class _FailingEndpoint(BaseHTTPRequestHandler):
+    """A VLM server that accepts connections and answers every request 503 (overloaded)."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
-    """HERO asks an unreachable VLM endpoint and fails; SD-pretrained needs no feedback and finishes.
-    The command names the failed run's folder and error, and exits 1 after the others are done."""
-    with socket.socket() as s:  # a port that nothing listens on: connections are refused at once
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """HERO's VLM endpoint answers 503 to every request and the run fails; SD-pretrained needs no feedback and
+    finishes. The command names the failed run's folder and error, and exits 1 after the others are done.
+    (An endpoint that accepts no connection at all is refused before the grid starts: test_oracle_vlm_reach.)"""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
     vlm = f"--oracle vlm --oracle-option base_url=http://127.0.0.1:{port}/v1 --oracle-option model=judge"
     options = [*vlm.split(), "--oracle-option", "max_retries=0", "--oracle-option", "cache=false"]
     command = _ray_grid(tmp_path, "toy-hand", "hero,sd-pretrained", "--budget", "4", *options)
-    r = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    try:
+        r = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    finally:
+        server.shutdown()
     assert r.returncode == 1, r.stderr[-3000:]
     hero = tmp_path / "toy-hand" / "hero" / "seed0"
     failed = [x for x in r.stderr.splitlines() if x.strip().startswith("failed toy-hand hero seed0")]
     assert len(failed) == 1 and str(hero) in failed[0] and "VLMEndpointError" in failed[0], r.stderr
     assert "1 of 2 runs failed" in r.stderr and "Traceback" not in r.stderr
-    assert "cannot reach the VLM endpoint" in (hero / "error.log").read_text()
+    assert "kept failing (HTTP 503" in (hero / "error.log").read_text()
     assert (tmp_path / "toy-hand" / "sd-pretrained" / "seed0" / "done.json").exists()
     assert "done   toy-hand sd-pretrained seed0" in r.stdout
 

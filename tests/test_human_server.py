@@ -244,13 +244,14 @@ def test_host_exposes_the_page_deliberately_and_says_so(tmp_path) -> None:
     local = HumanOracle(run_id="h", store=tmp_path / "l.sqlite", port=0, announce=said.append, finish_grace=0)
     local.start(TASK)
     local.close()
-    assert len(said) == 1 and said[0].startswith("hero-bench: label the images at http://127.0.0.1:")
+    assert said[0] == f"hero-bench: labels are saved to {tmp_path / 'l.sqlite'} as each batch is submitted"
+    assert len(said) == 2 and said[1].startswith("hero-bench: label the images at http://127.0.0.1:")
     said.clear()
     exposed = HumanOracle(run_id="h", store=tmp_path / "l.sqlite", host="0.0.0.0", port=0, announce=said.append,
                           finish_grace=0)
     try:
         url = exposed.start(TASK)
-        assert "exposed on 0.0.0.0" in said[0] and "this machine's address" in said[0] and url in said[1]
+        assert "exposed on 0.0.0.0" in said[0] and "this machine's address" in said[0] and url in said[-1]
         assert httpx.get(url.replace("0.0.0.0", "127.0.0.1", 1).replace("/?", "/api/state?")).status_code == 200
     finally:
         exposed.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,14 @@ REFUSALS = [
     (["run", "--task", "toy-hand", "--sweep", "best_ratio=[1", "--out", "{tmp}/runs"], "is invalid YAML at line 1"),
     (["run", "--config", "{tmp}/bare.yaml", "--out", "{tmp}/runs"], "{tmp}/bare.yaml: field 'task': missing"),
     (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
+    # a VLM endpoint that accepts no connection (a port nothing listens on), or is no URL: before any image
+    (["run", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=http://127.0.0.1:{port}/v1",
+      "--judge-option", "model=m", "--out", "{tmp}/runs"],
+     "--judge vlm: cannot reach the VLM endpoint http://127.0.0.1:{port}/v1 (Connection refused)"),
+    (["generate", "--task", "toy-hand", "--oracle", "vlm", "--oracle-option", "base_url=http://127.0.0.1:{port}/v1",
+      "--oracle-option", "model=m", "--out", "{tmp}/images"], "--oracle vlm: cannot reach the VLM endpoint"),
+    (["eval", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=htp:/x"],
+     "--judge vlm: the VLM endpoint 'htp:/x' is not an http(s) URL with a host"),
 ]
 
 
@@ -112,7 +121,10 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     empty.mkdir()
     toy_hand = (Path(__file__).parents[1] / "hero_bench/tasks/data/toy-hand.yaml").read_text()
     (tmp_path / "bare.yaml").write_text(toy_hand.split("vqa:")[0].replace("name: toy-hand", "name: bare"))
-    cases = [[a.format(tmp=tmp_path, empty=empty) for a in argv] for argv, _ in REFUSALS]
+    with socket.socket() as s:  # a port nothing listens on once closed: a connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = [[a.format(tmp=tmp_path, empty=empty, port=port) for a in argv] for argv, _ in REFUSALS]
     code = f"""
 import contextlib, io, json, sys
 from hero_bench.cli import main
@@ -137,7 +149,8 @@ print(json.dumps(out))
         command = " ".join(argv)
         message = " ".join(err.split())  # rich folds long lines to the terminal's width
         assert code == 2, f"{command}: exit {code}\n{err}"
-        assert message.startswith("error: ") and expected.format(tmp=tmp_path) in message, f"{command}: {err}"
+        expected = expected.format(tmp=tmp_path, port=port)
+        assert message.startswith("error: ") and expected in message, f"{command}: {err}"
         assert "Traceback" not in err, f"{command}: {err}"
         assert heavy == [], f"{command} imported {heavy} before refusing"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "images").exists()

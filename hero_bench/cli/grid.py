@@ -188,6 +188,20 @@ def _check_method_options(cfgs: list[RunConfig]) -> None:
         check_method_options(cfg.method, cfg.method_options, shared)
 
 
+def check_endpoints(cfgs: list[RunConfig]) -> None:
+    """A vlm oracle or judge whose endpoint accepts no connection is refused before any run loads torch
+    (each endpoint once). Only where the runs execute on this machine: a cluster may reach what it cannot."""
+    from hero_bench.oracles.vlm_reach import check_vlm_reachable, endpoint_url
+
+    seen: set[str | None] = set()
+    for cfg in cfgs:
+        roles = (("oracle", cfg.oracle, cfg.oracle_options), ("judge", cfg.judge, cfg.judge_options))
+        for role, name, options in roles:
+            if name == "vlm" and endpoint_url(options) not in seen:
+                seen.add(endpoint_url(options))
+                check_vlm_reachable(options, f"--{role} vlm")
+
+
 def _check_fits(cfg: RunConfig) -> None:
     """A method or oracle that needs what the task file lacks is refused now, not once its run has loaded torch."""
     from hero_bench.oracles import check_oracle_options

@@ -94,6 +94,10 @@ def _judged(
     check_oracle_options(oracle, options, f"{flag}-option")  # an unknown name lists the valid ones
     check_judge_fits(t, oracle, flag)  # e.g. the simulated oracle on a real-world task: before any image is made
     check_model(model)  # bad input is refused before an oracle or the pipeline imports torch
+    if oracle == "vlm":
+        from hero_bench.oracles.vlm_reach import check_vlm_reachable
+
+        check_vlm_reachable(options, f"{flag} vlm")  # before the model loads and the images are made
     judge = ORACLES.create(oracle, **{"seed": seed, **options})
     pipe = pipeline(model)
     return t, judge, pipe, settings(t, steps, cfg, eta)

@@ -57,6 +57,10 @@ def calibrate_cmd(
     from hero_bench.tasks.loader import load_task
 
     options = {"model": oracle_model} if oracle_model else {}
+    if oracle == "vlm":
+        from hero_bench.oracles.vlm_reach import check_vlm_reachable
+
+        check_vlm_reachable(options, "--oracle vlm")  # before any image is rendered or judged
     if gold is not None:
         from hero_bench.oracles.gold_report import print_gold_report
 

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, fail, oracle_options, split
-from hero_bench.cli.grid import GridRequest, build_grid, executor_choice, method_options, print_summary, run_on_ray
+from hero_bench.cli.grid import (
+    GridRequest,
+    build_grid,
+    check_endpoints,
+    executor_choice,
+    method_options,
+    print_summary,
+    run_on_ray,
+)
 
 FloatOpt = float | None
 
@@ -161,6 +169,7 @@ def run_cmd(
     if not on_ray or address is None:  # a cluster's workers may see folders this machine does not
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
+        check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return

@@ -21,12 +21,12 @@ from PIL import Image
 
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.oracles.vlm_cache import DEFAULT_CACHE, VerdictCache, cache_key, image_data_url, image_hash
+from hero_bench.oracles.vlm_reach import env_setting
 from hero_bench.oracles.vlm_transport import (
     ChatCompletionsTransport,
     LocalVLMTransport,
     Transport,
     VLMEndpointError,
-    _env,
     make_transport,
 )
 from hero_bench.oracles.vlm_verdict import (
@@ -93,7 +93,7 @@ class VLMOracle(Oracle):
         )
         self.concurrency = max(1, min(concurrency, self.transport.max_concurrency))
         if cache is True:
-            cache = _env("HERO_VLM_CACHE") or DEFAULT_CACHE
+            cache = env_setting("HERO_VLM_CACHE") or DEFAULT_CACHE
         self.cache = VerdictCache(cache) if cache else None
         self.requests_sent = 0
         """Verdicts asked of the model (cache hits excluded): what the run actually paid for."""

@@ -9,7 +9,6 @@ HERO_VLM_API_KEY; OPENAI_BASE_URL/OPENAI_API_KEY too).
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from PIL import Image
 
 from hero_bench.oracles.clip import OracleSetupError, load_local_or_hub
 from hero_bench.oracles.vlm_cache import image_data_url
+from hero_bench.oracles.vlm_reach import START_THE_SERVER, endpoint_url, env_setting
 from hero_bench.oracles.vlm_verdict import SYSTEM_PROMPT, MalformedVerdict, VLMReplyError, parse_verdict
 
 
@@ -33,14 +33,6 @@ class Transport(Protocol):
     max_concurrency: int
 
     def ask(self, image: Image.Image, text: str) -> str: ...
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 class ChatCompletionsTransport:
@@ -150,23 +142,22 @@ class ChatCompletionsTransport:
                 return content
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 kind, failure = "malformed", str(e)
-        tries = self.max_retries + 1
+        tries = "1 try" if self.max_retries == 0 else f"{self.max_retries + 1} tries"
         if kind == "malformed":
             raise VLMReplyError(
-                f"the VLM {self.model!r} gave no valid verdict in {tries} tries (last: {failure}); use a model "
+                f"the VLM {self.model!r} gave no valid verdict in {tries} (last: {failure}); use a model "
                 "that follows JSON instructions, or on_malformed='bad' to count such images as bad"
             )
         if kind == "timeout":
             raise VLMEndpointError(
-                f"the VLM endpoint {self.base_url} sent no reply within {self.timeout:g} s in {tries} tries: "
+                f"the VLM endpoint {self.base_url} sent no reply within {self.timeout:g} s in {tries}: "
                 "raise the timeout (timeout=...) or check that the server is not overloaded"
             )
         if kind == "unreachable":
             raise VLMEndpointError(
-                f"cannot reach the VLM endpoint {self.base_url} ({failure}) after {tries} tries: start the server "
-                "or set HERO_VLM_BASE_URL to a reachable OpenAI-compatible URL"
+                f"cannot reach the VLM endpoint {self.base_url} ({failure}) after {tries}: {START_THE_SERVER}"
             )
-        raise VLMEndpointError(f"the VLM endpoint {self.base_url} kept failing ({failure}) in {tries} tries")
+        raise VLMEndpointError(f"the VLM endpoint {self.base_url} kept failing ({failure}) in {tries}")
 
     def close(self) -> None:
         self._client.close()
@@ -280,15 +271,15 @@ def make_transport(
     options: dict[str, Any],
 ) -> Transport:
     """An endpoint when a base URL is given or set in the environment, else a local model folder."""
-    base_url = base_url or _env("HERO_VLM_BASE_URL", "OPENAI_BASE_URL")
+    base_url = base_url or endpoint_url({})
     if base_url:
-        name = model or _env("HERO_VLM_MODEL")
+        name = model or env_setting("HERO_VLM_MODEL")
         if not name:
             raise VLMEndpointError(
                 f"no model name for the VLM endpoint {base_url}: set HERO_VLM_MODEL (or pass model=...), e.g. "
                 "the name your server lists at /v1/models"
             )
-        key = api_key or _env("HERO_VLM_API_KEY", "OPENAI_API_KEY")
+        key = api_key or env_setting("HERO_VLM_API_KEY", "OPENAI_API_KEY")
         _only_options_of("endpoint", options)
         return ChatCompletionsTransport(
             base_url, name, key, timeout=timeout, max_retries=max_retries, max_concurrency=concurrency, **options

@@ -115,6 +115,7 @@ class HumanOracle(Oracle):
                              if self.host in ("0.0.0.0", "::") else "")
                 self.announce(f"warning: the labelling page is exposed on {self.host}; anyone who can reach this "
                               f"machine and knows the URL can label{elsewhere}")
+            self.announce(f"hero-bench: labels are saved to {self.store.path} as each batch is submitted")
             self.announce(f"hero-bench: label the images at {self.url}")
         return self.url
 

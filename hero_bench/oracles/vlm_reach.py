@@ -1,0 +1,59 @@
+"""Can the VLM judge be reached? Checked when a command starts, before torch loads and any image is made.
+
+Why: the vlm oracle's transport only meets its endpoint at the first judged batch. On SD v1.5 that is after
+the model has loaded and a batch was sampled, minutes in, to learn that the URL had a typo or the server was
+not started. A TCP connection to the endpoint's host and port answers that in a second. Only the standard
+library is imported here, so a refusal costs no torch import.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from hero_bench.errors import HeroBenchError
+
+START_THE_SERVER = "start the server, or give a reachable OpenAI-compatible URL (base_url=... or HERO_VLM_BASE_URL)"
+
+
+def env_setting(*names: str) -> str | None:
+    """The first of these environment variables that is set and not blank."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def endpoint_url(options: Mapping[str, Any]) -> str | None:
+    """The endpoint the vlm oracle would use with these options (None: a local model folder or nothing)."""
+    given = options.get("base_url")
+    return str(given) if given else env_setting("HERO_VLM_BASE_URL", "OPENAI_BASE_URL")
+
+
+def check_vlm_reachable(options: Mapping[str, Any], flag: str, timeout: float = 3.0) -> None:
+    """Refuse, in one line, an endpoint URL that cannot be parsed or whose host:port accepts no connection.
+
+    Nothing is checked for a local model folder (no endpoint), and a missing model name or endpoint is left to
+    the oracle's own message. `flag` says where the options came from (e.g. --judge-option)."""
+    url = endpoint_url(options)
+    if url is None:
+        return
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number, or out of range
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise HeroBenchError(
+            f"{flag}: the VLM endpoint {url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8000/v1"
+        )
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return
+    except OSError as e:
+        why = f"no answer within {timeout:g} s" if isinstance(e, TimeoutError) else e.strerror or str(e)
+        raise HeroBenchError(f"{flag}: cannot reach the VLM endpoint {url} ({why}): {START_THE_SERVER}") from e
