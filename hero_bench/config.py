@@ -24,7 +24,7 @@ class RunConfig(BaseModel):
 
     task: str
     method: str = "hero"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="seed of the run (noises, oracle noise, LoRA init)")
     budget: int = Field(default=512, ge=1, description="feedback budget = images judged by the training oracle")
     batch: int = Field(default=64, ge=2, description="images generated and judged per epoch")
     model: str | None = Field(default=None, description="diffusers SD folder or hub id; None = embedded toy model")
@@ -37,7 +37,9 @@ class RunConfig(BaseModel):
     steps: int | None = Field(
         default=None, ge=1, description="DDIM steps; None = the task's default (20 toy/hand, 50 else)"
     )
-    eta: float = Field(default=1.0, gt=0, description="DDIM eta (>0: DDPO needs a stochastic sampler)")
+    eta: float = Field(
+        default=1.0, gt=0, le=1, description="DDIM eta (>0: DDPO needs a stochastic sampler; >1 gives NaN latents)"
+    )
     guidance_scale: float = Field(default=5.0, ge=1.0)
     eval_n: int = Field(default=64, ge=1, description="evaluation images per epoch, judged by the judge")
     eval_seed: int = Field(default=10_000, description="evaluation noises use eval_seed + seed (fixed within a run)")
@@ -73,6 +75,12 @@ class RunConfig(BaseModel):
     def _consistent(self) -> RunConfig:
         if self.budget < self.batch:
             raise ValueError(f"budget ({self.budget}) must be at least one batch ({self.batch})")
+        if self.budget % self.batch:
+            whole = self.epochs * self.batch
+            raise ValueError(
+                f"budget ({self.budget}) is not a whole number of batches ({self.batch}): a run judges whole "
+                f"batches, so it would use {whole}; give {whole} or {whole + self.batch}"
+            )
         if self.steps is not None and self.ddpo.steps_per_sample(self.steps) > self.steps:
             raise ValueError(f"ddpo.k_steps (K={self.ddpo.k_steps}) cannot exceed steps ({self.steps})")
         return self

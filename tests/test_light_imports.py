@@ -110,6 +110,14 @@ REFUSALS = [
       "--oracle-option", "model=m", "--out", "{tmp}/images"], "--oracle vlm: cannot reach the VLM endpoint"),
     (["eval", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=htp:/x"],
      "--judge vlm: the VLM endpoint 'htp:/x' is not an http(s) URL with a host"),
+    # an output folder that is a file (it was an OSError traceback at the first write), a partial last batch, an
+    # eta for which DDIM's variance exceeds its budget (NaN latents)
+    (["run", "--task", "toy-hand", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
+    (["generate", "--task", "toy-hand", "--out", "{tmp}/bare.yaml/images"], "lies under {tmp}/bare.yaml, which is a"),
+    (["report", "{tmp}/runs-done", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file"),
+    (["run", "--task", "toy-hand", "--budget", "6", "--batch", "4", "--out", "{tmp}/runs"],
+     "budget (6) is not a whole number of batches (4): a run judges whole batches, so it would use 4; give 4 or 8"),
+    (["run", "--task", "toy-hand", "--eta", "2", "--out", "{tmp}/runs"], "field 'eta': Input should be less than or"),
 ]
 
 
@@ -121,6 +129,9 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     empty.mkdir()
     toy_hand = (Path(__file__).parents[1] / "hero_bench/tasks/data/toy-hand.yaml").read_text()
     (tmp_path / "bare.yaml").write_text(toy_hand.split("vqa:")[0].replace("name: toy-hand", "name: bare"))
+    done = tmp_path / "runs-done" / "toy-hand" / "hero" / "seed0"
+    done.mkdir(parents=True)
+    (done / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
     with socket.socket() as s:  # a port nothing listens on once closed: a connection is refused at once
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

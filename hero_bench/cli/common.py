@@ -34,13 +34,13 @@ err_console = Console(stderr=True, soft_wrap=True)
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Diffusers SD folder or hub id (default: the embedded toy model).")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial noises (and of the oracle's noise).")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the initial noises (and of the oracle's noise).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object instead of tables.")]
 StepsOpt = Annotated[
     int | None, typer.Option("--steps", min=1, help="DDIM steps (default: the task's, 20 on the toy world).")
 ]
 CfgOpt = Annotated[float, typer.Option("--cfg", min=1.0, help="Classifier-free guidance weight (paper: 5.0).")]
-EtaOpt = Annotated[float, typer.Option("--eta", min=0.0, help="DDIM eta (paper: 1.0).")]
+EtaOpt = Annotated[float, typer.Option("--eta", min=0.0, max=1.0, help="DDIM eta (paper: 1.0).")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for the PNGs and contact sheet.")]
 
@@ -49,6 +49,19 @@ def fail(message: str) -> NoReturn:
     """Print a user-facing error and exit with status 2 (bad input), without a traceback."""
     err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     sys.exit(2)
+
+
+def check_out_folder(path: Path, flag: str = "--out") -> None:
+    """An output folder that is a file, lies under one, or cannot be written in is refused before any work
+    (it was an OSError traceback once the first image or run folder was written)."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"lies under {existing}, which is a file"
+        fail(f"{flag} {path} {where}; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"{flag} {path}: cannot write in {existing} (permission denied)")
 
 
 def check_model(model: str | None) -> None:

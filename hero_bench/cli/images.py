@@ -21,6 +21,7 @@ from hero_bench.cli.common import (
     StepsOpt,
     TaskOpt,
     check_model,
+    check_out_folder,
     console,
     fail,
     oracle_options,
@@ -121,6 +122,7 @@ def generate_cmd(
 ) -> None:
     """Generate images for a task, judge them, and write PNGs, a contact sheet and the verdicts (JSON, CSV)."""
     options = oracle_options("--oracle-option", oracle_option, model=oracle_model)
+    check_out_folder(out)
     t, judge, pipe, sampling = _judged(task, oracle, options, "--oracle", seed, model, steps, cfg, eta)
     from tqdm.auto import tqdm
 
@@ -219,6 +221,7 @@ def sample_cmd(
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         fail(f"{run} is not a run folder (no config.json); pass <out>/<task>/<method>/seed<k>")
+    check_out_folder(out)
     cfg = RunConfig(**json.loads(cfg_path.read_text()))
     task = load_task(cfg.task)
     check_model(cfg.model)

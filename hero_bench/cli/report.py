@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, console, fail
+from hero_bench.cli.common import DEFAULT_TARGET, check_out_folder, console, fail
 
 
 def report_cmd(
@@ -43,7 +43,7 @@ def report_cmd(
         ),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Images per method in the sample grids.")] = 16,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample grids and the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the sample grids and the bootstrap.")] = 0,
 ) -> None:
     """Compare runs: success table, feedback curves, ablation, beta sweep, secondary metrics, judged samples."""
     from hero_bench.reports.runs import results_files
@@ -53,6 +53,7 @@ def report_cmd(
         fail(f"--format must be html or md, got {fmt!r}")
     for folder in run_dirs:
         results_files(folder)  # a wrong path is refused before torch loads
+    check_out_folder(out)
     from hero_bench.reports import build_report
 
     path = build_report(

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, ModelOpt, StepsOpt, check_model, console, fail, oracle_options, split
+from hero_bench.cli.common import (
+    DEFAULT_TARGET,
+    ModelOpt,
+    StepsOpt,
+    check_model,
+    check_out_folder,
+    console,
+    fail,
+    oracle_options,
+    split,
+)
 from hero_bench.cli.grid import (
     GridRequest,
     build_grid,
@@ -41,7 +51,7 @@ def run_cmd(
         str, typer.Option("--method", help="Method name(s), comma-separated (see `hero-bench methods`).")
     ] = "hero",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds (0..N-1).")] = 1,
-    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    seed_start: Annotated[int, typer.Option("--seed-start", min=0, help="First seed.")] = 0,
     budget: Annotated[int | None, typer.Option("--budget", help="Feedback budget per run (paper: 512).")] = None,
     batch: Annotated[int | None, typer.Option("--batch", help="Images judged per epoch (paper: 64).")] = None,
     oracle: Annotated[str | None, typer.Option("--oracle", help="Training feedback oracle.")] = None,
@@ -167,6 +177,7 @@ def run_cmd(
     )
     cfgs = build_grid(request, config)
     if not on_ray or address is None:  # a cluster's workers may see folders this machine does not
+        check_out_folder(out)
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
