@@ -239,6 +239,12 @@ def test_timeout_and_taken_port_name_the_fix(tmp_path) -> None:
     assert issubclass(ServerStartError, HeroBenchError)
 
 
+def test_a_port_out_of_range_is_a_one_line_error_not_an_overflow(tmp_path) -> None:
+    oracle = HumanOracle(run_id="p", store=tmp_path / "l.sqlite", port=99999, announce=lambda s: None)
+    with pytest.raises(ServerStartError, match="port 99999 is not a TCP port \\(0-65535"):
+        oracle.start(TASK)
+
+
 def test_host_exposes_the_page_deliberately_and_says_so(tmp_path) -> None:
     said: list[str] = []
     local = HumanOracle(run_id="h", store=tmp_path / "l.sqlite", port=0, announce=said.append, finish_grace=0)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hero_bench.cli.common import JsonOpt, console, fail
+from hero_bench.cli.common import JsonOpt, check_out_folder, console, fail
 
 
 def bench_cmd(
@@ -57,6 +57,7 @@ def gpu_check_cmd(
     from hero_bench import gpucheck
 
     gpucheck.check_names(size, dtype)  # a typo is refused here, before torch loads
+    check_out_folder(out.parent, "--out's folder")
     from hero_bench.gpucheck.report import format_report
 
     result = gpucheck.main(size, dtype, out, max_transitions, memory_limit, repeats, d3po_pairs, evaluate)
@@ -95,6 +96,8 @@ def regress_cmd(
         fail("--fault breaks the check's runs and cannot --update the reference")
     if fault is not None and fault not in FAULTS:
         fail(f"unknown fault {fault!r}; valid faults: {', '.join(FAULTS)}")
+    if out is not None:
+        check_out_folder(out)
     from hero_bench import regress  # torch and diffusers: only once the flags are known to be good
 
     if update:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hero_bench.cli.common import JsonOpt, ModelOpt, SeedOpt, console, fail, pipeline, settings
+from hero_bench.cli.common import JsonOpt, ModelOpt, SeedOpt, check_out_folder, console, fail, pipeline, settings
 
 
 def oracles_cmd(json_out: JsonOpt = False) -> None:
@@ -113,7 +113,9 @@ def label_cmd(
     seed: SeedOpt = 0,
     store: Annotated[Path, typer.Option("--store", help="SQLite label file.")] = Path("runs/human_labels.sqlite"),
     host: Annotated[str, typer.Option("--host", help="Serve on this address (not 127.0.0.1: exposed).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port of the labelling page (0: any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port of the labelling page (0: any free port).")
+    ] = 8765,
     folder: Annotated[
         Path | None, typer.Option("--folder", help="Label these PNGs (e.g. from `hero-bench generate`), not renders.")
     ] = None,
@@ -123,6 +125,9 @@ def label_cmd(
 ) -> None:
     """Practise the labelling page on toy renders, or label a folder of generated images into gold labels
     (--folder); rerunning resumes at the first unlabelled batch."""
+    if store.is_dir():
+        fail(f"--store {store} is a folder; give the SQLite file's path, e.g. {store / 'human_labels.sqlite'}")
+    check_out_folder(store.parent, "--store's folder")
     from hero_bench.oracles.human.practice import run_practice
 
     if folder is not None:

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hero_bench.cli.common import CfgOpt, EtaOpt, JsonOpt, ModelOpt, SeedOpt, StepsOpt, check_model, console
+from hero_bench.cli.common import (
+    CfgOpt,
+    EtaOpt,
+    JsonOpt,
+    ModelOpt,
+    SeedOpt,
+    StepsOpt,
+    check_model,
+    check_out_folder,
+    console,
+)
 
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 
@@ -23,13 +33,15 @@ def toy_train_cmd(
     stages: Annotated[
         str, typer.Option("--stages", help="Comma-separated subset of text,vae,unet,decoder (resumable).")
     ] = "text,vae,unet,decoder",
-    unet_steps: Annotated[int | None, typer.Option("--unet-steps", help="Override UNet training steps.")] = None,
-    vae_steps: Annotated[int | None, typer.Option("--vae-steps", help="Override VAE training steps.")] = None,
+    unet_steps: Annotated[int | None, typer.Option("--unet-steps", min=1, help="Override UNet training steps.")] = None,
+    vae_steps: Annotated[int | None, typer.Option("--vae-steps", min=1, help="Override VAE training steps.")] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")
     ] = False,
 ) -> None:
     """Train the toy world's tiny Stable Diffusion (tokenizer, CLIP, VAE, UNet) and save it as a diffusers folder."""
+    if out is not None:
+        check_out_folder(out)  # before torch loads
     from hero_bench.toyworld import train
 
     cfg = train.quick_config(seed) if quick else train.TrainConfig(seed=seed)

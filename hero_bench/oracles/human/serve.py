@@ -33,6 +33,8 @@ def is_loopback(host: str) -> bool:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0: any free port), or a clear error naming the fix."""
+    if not 0 <= port <= 65535:  # bind() would raise OverflowError, which is no OSError
+        raise ServerStartError(f"port {port} is not a TCP port (0-65535; 0 picks a free one)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
