@@ -112,3 +112,15 @@ def test_method_options_are_checked_for_every_method_of_the_grid():
     ]:
         with pytest.raises(ConfigError, match=message):
             build_grid(request(tasks=["toy-hand"], methods=methods, fields={"method_options": options}), None)
+
+
+def test_a_task_method_or_swept_value_named_twice_is_one_run():
+    """`--method hero,hero` (or a repeated task or sweep value) was run once and then reported as reused runs."""
+    from hero_bench.cli.common import split
+
+    twice = request(tasks=split("toy-hand,toy-hand"), methods=split("hero, hero,d3po-style"),
+                    sweep="k_steps=2,2", fields={"budget": 4, "batch": 4, "steps": 6})
+    cfgs = build_grid(twice, None)
+    assert [(c.task, c.method, c.variant) for c in cfgs] == [
+        ("toy-hand", "hero", "k_steps=2"), ("toy-hand", "d3po-style", "k_steps=2")
+    ]

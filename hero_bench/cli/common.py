@@ -90,8 +90,9 @@ def settings(task: Task, steps: int | None, cfg: float, eta: float) -> SamplingS
 
 
 def split(text: str) -> list[str]:
-    """A comma-separated flag value as a list, blanks dropped."""
-    return [x.strip() for x in text.split(",") if x.strip()]
+    """A comma-separated flag value as a list, blanks and repeats dropped (`--method hero,hero` is one method:
+    the repeat would only be reported as a reused run)."""
+    return list(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
 
 
 def key_value(item: str, flag: str, form: str) -> tuple[str, Any]:
