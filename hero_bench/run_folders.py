@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hero_bench.errors import NoRunsError
+from hero_bench.errors import ConfigError, HeroBenchError, NoRunsError
 from hero_bench.run_files import CONFIG, RESULTS, atomic_write
 
 if TYPE_CHECKING:
@@ -28,17 +28,43 @@ def run_dir_for(root: Path, cfg: RunConfig) -> Path:
 
 def runs_under(folder: Path) -> list[tuple[RunConfig, Path]]:
     """(config, folder) of every run under `folder` (a single run folder or a root of many)."""
-    from hero_bench.config import RunConfig
-
     configs = sorted(Path(folder).glob(f"**/{CONFIG}"))
     if not configs:
         raise NoRunsError(f"no run found under {folder} (expected {CONFIG} files written by hero-bench run)")
-    return [(RunConfig(**json.loads(c.read_text())), c.parent) for c in configs]
+    return [(read_run_config(c), c.parent) for c in configs]
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """A run's config.json as a RunConfig; a file that is not one (cut short by a copy, edited by hand) is a
+    one-line error naming it instead of a JSON or validation traceback."""
+    from pydantic import ValidationError
+
+    from hero_bench.config import RunConfig
+
+    try:
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return RunConfig(**data)
+    except ValidationError as e:  # e.g. written by a newer hero-bench, or edited
+        raise ConfigError.from_validation(path, e, RunConfig) from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HeroBenchError(f"{path}: not a hero-bench run config ({e}); restore the file from where the run "
+                             "was made, or remove the run's folder") from e
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    """A run's results.csv; an empty or unreadable file (a copy cut short) is a one-line error naming it."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise HeroBenchError(f"{path}: not a readable results table ({str(e).strip()}); restore it from where the "
+                             "run was made, or remove the run's folder") from e
 
 
 def collect_results(root: Path) -> pd.DataFrame:
     """All per-run results tables under root (so that separate invocations add up)."""
-    frames = [pd.read_csv(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
+    frames = [read_results(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -39,7 +39,7 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
-from hero_bench.run_folders import run_dir_for, runs_under, write_results_table
+from hero_bench.run_folders import read_results, run_dir_for, runs_under, write_results_table
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
@@ -140,7 +140,7 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         ckpt = self.folder / CHECKPOINT
         if resume and (self.folder / DONE).exists():
-            return pd.DataFrame(self.rows or pd.read_csv(self.folder / RESULTS).to_dict("records"))
+            return pd.DataFrame(self.rows or read_results(self.folder / RESULTS).to_dict("records"))
         if resume and ckpt.exists():
             check_same_model(self.folder, self.cfg.model, DEFAULT_MODEL)
             self._restore(torch.load(ckpt, weights_only=False))
@@ -336,7 +336,7 @@ def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
     folder = Path(folder)
     if not ((folder / DONE).exists() and (folder / RESULTS).exists() and same_settings(folder, cfg)):
         return None
-    return pd.read_csv(folder / RESULTS)
+    return read_results(folder / RESULTS)
 
 
 def run_one(

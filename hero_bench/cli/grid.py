@@ -306,7 +306,7 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
 
     from hero_bench.executors.ray_grid import GridCancelled, RayOptions, run_grid
     from hero_bench.run_files import RESULTS
-    from hero_bench.run_folders import write_results_table
+    from hero_bench.run_folders import read_results, write_results_table
 
     try:
         progress = run_grid(jobs, resume, RayOptions(address, run_cpus or 1.0, run_gpus))
@@ -315,7 +315,7 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
         sys.exit(130)
     if not resume:  # like the local executor: <out>/results.csv gathers every run under --out
         write_results_table(root)
-    tables = [pd.read_csv(Path(o.folder) / RESULTS) for o in progress.outcomes if o.ok]
+    tables = [read_results(Path(o.folder) / RESULTS) for o in progress.outcomes if o.ok]
     if tables:
         print_summary(pd.concat(tables, ignore_index=True), target, f"results in {root}")
     failed = progress.failures

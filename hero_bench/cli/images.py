@@ -215,14 +215,14 @@ def sample_cmd(
     ] = False,
 ) -> None:
     """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
-    from hero_bench.config import RunConfig
+    from hero_bench.run_folders import read_run_config
     from hero_bench.tasks.loader import load_task
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         fail(f"{run} is not a run folder (no config.json); pass <out>/<task>/<method>/seed<k>")
     check_out_folder(out)
-    cfg = RunConfig(**json.loads(cfg_path.read_text()))
+    cfg = read_run_config(cfg_path)
     task = load_task(cfg.task)
     check_model(cfg.model)
     from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise

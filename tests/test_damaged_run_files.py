@@ -1,0 +1,73 @@
+"""A run folder whose config.json or results.csv is damaged (a copy cut short, a hand edit) is named in one
+line with exit code 2 by every command that reads it (report, sample, run --resume), not a JSON, pandas or
+pydantic traceback; the rest of the folder is left as it was."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hero_bench.errors import ConfigError, HeroBenchError
+from hero_bench.run_folders import read_results, read_run_config
+
+CLI = [sys.executable, "-m", "hero_bench.cli"]
+RESULTS = "task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n"
+
+
+def _run_folder(root: Path, config: str, results: str = RESULTS) -> Path:
+    folder = root / "toy-hand" / "hero" / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config)
+    (folder / "results.csv").write_text(results)
+    return folder
+
+
+@pytest.mark.parametrize("text", ["", "{\"task\": \"toy-ha", "[1, 2]", "\udcff".encode("utf-8", "surrogatepass")])
+def test_a_config_that_is_no_run_config_is_named(tmp_path, text):
+    path = tmp_path / "config.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(HeroBenchError, match=f"^{path}: not a hero-bench run config"):
+        read_run_config(path)
+
+
+def test_an_invalid_field_is_named_like_a_settings_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"task": "toy-hand", "seed": -1}')
+    with pytest.raises(ConfigError, match=f"^{path}: field 'seed': Input should be greater than or equal to 0"):
+        read_run_config(path)
+    path.write_text('{"task": "toy-hand", "seed": 2}')
+    assert read_run_config(path).seed == 2
+
+
+def test_an_empty_or_broken_results_table_is_named(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("")
+    with pytest.raises(HeroBenchError, match=f"^{path}: not a readable results table"):
+        read_results(path)
+    path.write_text('a,b\n"1,2\n')
+    with pytest.raises(HeroBenchError, match="not a readable results table"):
+        read_results(path)
+
+
+@pytest.mark.parametrize(
+    "config, results, command",
+    [
+        ("{}garbage", RESULTS, ["report", "{root}", "--out", "{root}/report"]),
+        ('{"task": "toy-hand"}', "", ["report", "{root}", "--out", "{root}/report"]),
+        ("", RESULTS, ["sample", "--run", "{folder}", "--out", "{root}/images"]),
+        ("{", RESULTS, ["run", "--resume", "{root}"]),
+    ],
+)
+def test_commands_refuse_a_damaged_run_in_one_line(tmp_path, config, results, command):
+    root = tmp_path / "runs"
+    folder = _run_folder(root, config, results)
+    argv = [a.format(root=root, folder=folder) for a in command]
+    r = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    message = " ".join(r.stderr.split())
+    assert message.startswith(f"error: {folder}/") and "Traceback" not in r.stderr, r.stderr
+    assert "restore" in message and "remove the run's folder" in message
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "results.csv"]  # nothing else written
