@@ -33,23 +33,26 @@ def test_a_config_that_is_no_run_config_is_named(tmp_path, text):
         read_run_config(path)
 
 
-def test_an_invalid_field_is_named_like_a_settings_file(tmp_path):
+def test_a_sound_config_reads_back(tmp_path):
     path = tmp_path / "config.json"
-    path.write_text('{"task": "toy-hand", "seed": -1}')
-    with pytest.raises(ConfigError, match=f"^{path}: field 'seed': Input should be greater than or equal to 0"):
-        read_run_config(path)
     path.write_text('{"task": "toy-hand", "seed": 2}')
-    assert read_run_config(path).seed == 2
+    assert (read_run_config(path).task, read_run_config(path).seed) == ("toy-hand", 2)
 
 
-def test_an_empty_or_broken_results_table_is_named(tmp_path):
-    path = tmp_path / "results.csv"
-    path.write_text("")
-    with pytest.raises(HeroBenchError, match=f"^{path}: not a readable results table"):
-        read_results(path)
-    path.write_text('a,b\n"1,2\n')
-    with pytest.raises(HeroBenchError, match="not a readable results table"):
-        read_results(path)
+@pytest.mark.parametrize(
+    "reader, name, text, error, message",
+    [
+        (read_run_config, "config.json", '{"task": "toy-hand", "seed": -1}', ConfigError,
+         "field 'seed': Input should be greater than or equal to 0"),  # named like a settings file's field
+        (read_results, "results.csv", "", HeroBenchError, "not a readable results table"),
+        (read_results, "results.csv", 'a,b\n"1,2\n', HeroBenchError, "not a readable results table"),
+    ],
+)
+def test_an_invalid_field_or_an_unreadable_table_is_named(tmp_path, reader, name, text, error, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(error, match=f"^{path}: {message}"):
+        reader(path)
 
 
 @pytest.mark.parametrize(
