@@ -115,6 +115,8 @@ REFUSALS = [
     (["run", "--task", "toy-hand", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
     (["generate", "--task", "toy-hand", "--out", "{tmp}/bare.yaml/images"], "lies under {tmp}/bare.yaml, which is a"),
     (["report", "{tmp}/runs-done", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file"),
+    (["report", "{tmp}/runs-done", "--out", "{tmp}/report", "--clip", "{tmp}/nowhere"],
+     "--clip (or HERO_BENCH_CLIP) names {tmp}/nowhere, which does not exist"),
     (["run", "--task", "toy-hand", "--budget", "6", "--batch", "4", "--out", "{tmp}/runs"],
      "budget (6) is not a whole number of batches (4): a run judges whole batches, so it would use 4; give 4 or 8"),
     (["run", "--task", "toy-hand", "--eta", "2", "--out", "{tmp}/runs"], "field 'eta': Input should be less than or"),

@@ -54,6 +54,10 @@ def report_cmd(
     for folder in run_dirs:
         results_files(folder)  # a wrong path is refused before torch loads
     check_out_folder(out)
+    for flag, given in (("--clip", clip), ("--blip", blip), ("--imagereward", imagereward)):
+        if given is not None and not Path(given).exists():  # a typo would only show as "missing" metrics inside
+            fail(f"{flag} (or HERO_BENCH_{flag[2:].upper()}) names {given}, which does not exist; give the "
+                 "model's folder, or leave it out to report without that metric")
     from hero_bench.reports import build_report
 
     path = build_report(
