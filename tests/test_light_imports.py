@@ -92,6 +92,10 @@ REFUSALS = [
     (["run", "--task", "{tmp}/bare.yaml", "--oracle", "clip", "--out", "{tmp}/runs"], "has no 'clip'"),
     (["eval", "--task", "toy-hand", "--judge", "clip", "--judge-option", "margn=0.1"], "has no option 'margn'"),
     (["run", "--task", "toy-hand", "--oracle-option", "flip=0.1", "--out", "{tmp}/runs"], "has no option 'flip'"),
+    (["eval", "--task", "toy-hand", "--judge", "clip", "--judge-option", "margin=abc"],
+     "the clip oracle's margin='abc' is not usable"),  # it fell through to the calibrated margins
+    (["run", "--task", "toy-hand", "--oracle-option", "flip_prob=abc", "--out", "{tmp}/runs"],
+     "the simulated oracle's flip_prob='abc' is not usable: Input should be a valid number"),
     (["run", "--task", "toy-hand", "--method", "d3po-style", "--method-option", "betta=0.2", "--out", "{tmp}/runs"],
      "method_options of d3po-style: field 'betta': unknown field; allowed fields:"),
     (["run", "--task", "toy-hand", "--method", "hero", "--method-option", "best_ratio=1", "--out", "{tmp}/runs"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import pytest
 from hero_bench.config import build_run_config
 from hero_bench.errors import HeroBenchError
 from hero_bench.oracles import ORACLE_OPTIONS, ORACLES, check_oracle_options
+from hero_bench.oracles.option_values import OPTION_VALUES
 from hero_bench.runs import Run, run_dir_for
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
@@ -53,6 +55,50 @@ def test_a_misspelt_option_is_named_with_the_valid_ones():
     with pytest.raises(HeroBenchError, match=r"--judge-option: the clip oracle has no option 'margn' \(did you mean "
                        r"'margin'\?\); its options: model, margin"):
         check_oracle_options("clip", {"margn": 0.1}, "--judge-option")
+
+
+def _defaults(name: str) -> dict[str, object]:
+    """Each option's default in the oracle's (or its transports') signature."""
+    out: dict[str, object] = {}
+    for target in CLASSES[name]:
+        module, cls = target.split(":")
+        for p in inspect.signature(getattr(importlib.import_module(module), cls).__init__).parameters.values():
+            if p.default is not inspect.Parameter.empty:
+                out.setdefault(p.name, p.default)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(OPTION_VALUES))
+def test_value_rules_cover_listed_options_and_accept_every_default(name):
+    assert set(OPTION_VALUES[name]) <= set(ORACLE_OPTIONS[name])
+    defaults = _defaults(name)
+    check_oracle_options(name, {k: defaults[k] for k in OPTION_VALUES[name] if k in defaults})
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("simulated", {"flip_prob": "abc"}, "flip_prob='abc' is not usable: Input should be a valid number"),
+        ("simulated", {"flip_prob": 1.5}, "flip_prob=1.5 is not usable: Input should be less than or equal to 1"),
+        ("clip", {"margin": "abc"}, "margin='abc' is not usable"),  # fell through to the calibrated margins
+        ("clip", {"batch_size": 0}, "batch_size=0 is not usable: Input should be greater than or equal to 1"),
+        ("blip-vqa", {"batch_size": 2.5}, "batch_size=2.5 is not usable"),
+        ("vlm", {"timeout": -1}, "timeout=-1 is not usable: Input should be greater than 0"),
+        ("vlm", {"on_malformed": "skip"}, "on_malformed='skip' is not usable: Input should be 'raise' or 'bad'"),
+        ("vlm", {"json_mode": "no"}, "json_mode='no' is not usable"),
+        ("human", {"port": 70000}, "port=70000 is not usable: Input should be less than or equal to 65535"),
+    ],
+)
+def test_a_value_the_oracle_cannot_use_is_named(name, options, message):
+    with pytest.raises(HeroBenchError, match=f"^--oracle-option: the {name} oracle's {re.escape(message)}"):
+        check_oracle_options(name, options)
+
+
+def test_good_values_pass():
+    check_oracle_options("clip", {"margin": {"toy-hand": 0.1}, "batch_size": 8})
+    check_oracle_options("clip", {"margin": 0})
+    check_oracle_options("human", {"port": 0, "timeout": None, "budget": 64})
+    check_oracle_options("vlm", {"timeout": 5, "max_retries": 0, "json_mode": False})
 
 
 def test_the_judge_options_reach_the_judge_and_only_it(tmp_path):

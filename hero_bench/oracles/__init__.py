@@ -63,7 +63,8 @@ ORACLE_OPTIONS: dict[str, tuple[str, ...]] = {
 
 
 def check_oracle_options(name: str, options: Mapping[str, Any], flag: str = "--oracle-option") -> None:
-    """Refuse an option `name`'s oracle does not take, listing those it does (`flag` is where it came from)."""
+    """Refuse an option `name`'s oracle does not take, listing those it does, or a value it cannot use (`flag` is
+    where it came from)."""
     ORACLES.entry(name)
     for key in options:
         valid = ORACLE_OPTIONS.get(name)
@@ -73,6 +74,9 @@ def check_oracle_options(name: str, options: Mapping[str, Any], flag: str = "--o
             raise HeroBenchError(
                 f"{flag}: the {name} oracle has no option {key!r}{hint}; its options: {', '.join(valid)}"
             )
+    from hero_bench.oracles.option_values import check_option_values
+
+    check_option_values(name, options, flag)
 
 
 def describe_oracles() -> list[dict[str, str]]:
