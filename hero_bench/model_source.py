@@ -7,6 +7,7 @@ traceback. These checks read only the file system; `models.load_pipeline` and th
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,28 @@ DEFAULT_MODEL = Path(__file__).parent / "toyworld" / "assets" / "tiny-sd"
 """The embedded toy Stable Diffusion trained by `hero-bench toy train`."""
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+# Components a Stable Diffusion pipeline cannot load without (the safety checker and feature extractor are dropped).
+REQUIRED = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def _missing_components(folder: Path) -> list[str]:
+    """Required components listed in model_index.json whose subfolder has no config (diffusers would answer
+    "no file named config.json found in directory <the pipeline folder>", naming the wrong folder)."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"model folder {folder}: model_index.json is not valid JSON ({e})") from e
+    missing = []
+    for name in REQUIRED:
+        entry = index.get(name) if isinstance(index, dict) else None
+        if not (isinstance(entry, list) and entry and entry[0] is not None):
+            continue  # not listed (or null): not this check's business
+        sub = folder / name
+        if not sub.is_dir() or not any(sub.glob("*.json")) and not any(sub.glob("*.txt")):
+            missing.append(f"{name}/")
+    return missing
 
 
 def local_model_folder(model: str | Path) -> Path | None:
@@ -28,6 +51,12 @@ def local_model_folder(model: str | Path) -> Path | None:
             raise ModelLoadError(
                 f"model folder {path} has no model_index.json; expected a diffusers pipeline folder "
                 "(as written by StableDiffusionPipeline.save_pretrained)"
+            )
+        missing = _missing_components(path)
+        if missing:
+            raise ModelLoadError(
+                f"model folder {path} lacks {', '.join(missing)}, which its model_index.json lists: copy the whole "
+                "pipeline folder (each component in its own subfolder with its config)"
             )
         return path
     if not HUB_ID.match(text) or path.exists():

@@ -82,6 +82,8 @@ REFUSALS = [
     (["calibrate", "--oracle", "simulated", "--gold", "{empty}"], "labels.csv not found"),
     (["label", "--folder", "{tmp}/nowhere", "--task", "toy-hand"], "is not a folder"),
     (["toy", "fidelity", "--model", "{empty}"], "has no model_index.json"),
+    (["eval", "--task", "toy-hand", "--model", "{tmp}/partial"], "model folder {tmp}/partial lacks unet/, which its "
+     "model_index.json lists"),  # diffusers named the pipeline folder as the one without a config.json
     (["toy", "palette", "--model", "{tmp}/nowhere"], "does not exist"),
     (["gpu-check", "--size", "nope", "--out", "{tmp}/gpu.json"], "--size must be auto, paper or toy"),
     (["eval", "--task", "black-cat"], "the simulated oracle (--judge) can only judge toy-world tasks"),
@@ -139,6 +141,9 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     empty.mkdir()
     toy_hand = (Path(__file__).parents[1] / "hero_bench/tasks/data/toy-hand.yaml").read_text()
     (tmp_path / "bare.yaml").write_text(toy_hand.split("vqa:")[0].replace("name: toy-hand", "name: bare"))
+    partial = tmp_path / "partial"  # a pipeline copied without its UNet
+    partial.mkdir()
+    (partial / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"], "vae": null}')
     done = tmp_path / "runs-done" / "toy-hand" / "hero" / "seed0"
     done.mkdir(parents=True)
     (done / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
