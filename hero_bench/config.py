@@ -81,7 +81,10 @@ class RunConfig(BaseModel):
                 f"budget ({self.budget}) is not a whole number of batches ({self.batch}): a run judges whole "
                 f"batches, so it would use {whole}; give {whole} or {whole + self.batch}"
             )
-        if self.steps is not None and self.ddpo.steps_per_sample(self.steps) > self.steps:
+        from hero_bench.methods import trains_k_steps
+
+        k_steps = self.ddpo.steps_per_sample(self.steps) if self.steps is not None else 0
+        if self.steps is not None and trains_k_steps(self.method) and k_steps > self.steps:
             raise ValueError(f"ddpo.k_steps (K={self.ddpo.k_steps}) cannot exceed steps ({self.steps})")
         return self
 

@@ -124,3 +124,15 @@ def test_a_task_method_or_swept_value_named_twice_is_one_run():
     assert [(c.task, c.method, c.variant) for c in cfgs] == [
         ("toy-hand", "hero", "k_steps=2"), ("toy-hand", "d3po-style", "k_steps=2")
     ]
+
+
+def test_k_above_the_steps_refuses_only_methods_that_train_k_steps():
+    """`--steps 4` with the default K=5: HERO and ddpo-reward would train more steps than they sample; the
+    other methods ignore K, and were refused all the same."""
+    few = {"budget": 4, "batch": 4, "steps": 4}
+    others = ["sd-pretrained", "d3po-style", "dreambooth"]
+    ok = build_grid(request(tasks=["toy-hand"], methods=others, fields=few), None)
+    assert [c.steps for c in ok] == [4, 4, 4]
+    for method in ("hero", "hero-binary", "ddpo-reward"):
+        with pytest.raises(ConfigError, match=r"ddpo.k_steps \(K=5\) cannot exceed steps \(4\)"):
+            build_grid(request(tasks=["toy-hand"], methods=[method], fields=few), None)

@@ -27,6 +27,12 @@ HERO_VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+def trains_k_steps(method: str) -> bool:
+    """Whether `method` trains with DDPO on K denoising steps (`ddpo.k_steps`): HERO, its ablations and
+    ddpo-reward. The others ignore K, so a K above their --steps is no reason to refuse them."""
+    return method in HERO_VARIANTS or method == "ddpo-reward"
+
+
 def _hero_factory() -> Method:
     from hero_bench.hero.method import Hero
 

@@ -64,8 +64,10 @@ def check_run_fits(task: Task, method: str, oracle: str, judge: str, method_opti
 def check_steps(task: Task, cfg: RunConfig) -> None:
     """Refuse a DDPO-K that trains more denoising steps than the run samples (the task's default steps unless
     --steps is given): RunConfig can only check it when the steps are given."""
+    from hero_bench.methods import trains_k_steps
+
     steps = cfg.steps or task.default_steps
-    if cfg.ddpo.steps_per_sample(steps) > steps:
+    if trains_k_steps(cfg.method) and cfg.ddpo.steps_per_sample(steps) > steps:
         given = "" if cfg.steps else f", task {task.name}'s default"
         raise ConfigError(
             None, "ddpo.k_steps", f"K={cfg.ddpo.k_steps} exceeds the {steps} sampling steps{given}",
