@@ -22,6 +22,7 @@ def _run_folder(root: Path, config: str, results: str = RESULTS) -> Path:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config)
     (folder / "results.csv").write_text(results)
+    (folder / "done.json").write_text("{}")  # a finished run, damaged afterwards
     return folder
 
 
@@ -73,4 +74,4 @@ def test_commands_refuse_a_damaged_run_in_one_line(tmp_path, config, results, co
     message = " ".join(r.stderr.split())
     assert message.startswith(f"error: {folder}/") and "Traceback" not in r.stderr, r.stderr
     assert "restore" in message and "remove the run's folder" in message
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "results.csv"]  # nothing else written
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "done.json", "results.csv"]  # nothing new

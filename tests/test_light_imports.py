@@ -74,6 +74,8 @@ REFUSALS = [
     (["generate", "--task", "toy-hand", "--model", "{empty}", "--out", "{tmp}/images"], "has no model_index.json"),
     (["run", "--task", "toy-hand", "--method", "hero", "--model", "{empty}", "--out", "{tmp}/runs"], "model_index"),
     (["sample", "--run", "{tmp}/nowhere", "--out", "{tmp}/images"], "is not a run folder"),
+    (["sample", "--run", "{tmp}/unfinished", "--out", "{tmp}/images"], "has not finished (no done.json), so it has "
+     "no final weights"),  # it sampled the base model under the run's name
     (["report", "{tmp}/nowhere"], "run folder {tmp}/nowhere does not exist"),
     (["report", "{empty}"], "no results.csv under"),
     (["bench", "--preset", "paper,nope"], "unknown --preset nope"),
@@ -141,6 +143,8 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     empty.mkdir()
     toy_hand = (Path(__file__).parents[1] / "hero_bench/tasks/data/toy-hand.yaml").read_text()
     (tmp_path / "bare.yaml").write_text(toy_hand.split("vqa:")[0].replace("name: toy-hand", "name: bare"))
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "config.json").write_text('{"task": "toy-hand"}')
     partial = tmp_path / "partial"  # a pipeline copied without its UNet
     partial.mkdir()
     (partial / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"], "vae": null}')

@@ -62,6 +62,24 @@ def test_run_writes_the_folder_and_counts_feedback(tmp_path):
     assert {"time_embedding_fit_s", "time_reward_s"} <= set(parts)
     assert (trained[parts].sum(axis=1) <= trained.time_update_s + 0.005).all()
     assert (trained[[f"time_{s}_s" for s in outer]].sum(axis=1) <= trained.wall_time_s + 0.01).all()
+    _sample_draws_from_the_finished_run(folder, tmp_path)
+
+
+def _sample_draws_from_the_finished_run(folder: Path, tmp_path: Path) -> None:
+    """`hero-bench sample --run`: PNGs and a contact sheet from the run's LoRA and, for HERO, its learned noise;
+    the same seed gives the same pictures, and --random-noise leaves the learned noise out."""
+    from hero_bench.cli.images import sample_cmd
+    from hero_bench.hero.noise import HeroNoiseSampler
+
+    def draw(name: str, random_noise: bool = False) -> list[bytes]:
+        sample_cmd(run=folder, out=tmp_path / name, n=3, seed=5, prompt=None, random_noise=random_noise)
+        assert (tmp_path / name / "contact_sheet.png").is_file()
+        return [p.read_bytes() for p in sorted((tmp_path / name).glob("0*.png"))]
+
+    first = draw("a")
+    assert len(first) == 3 and draw("b") == first
+    if HeroNoiseSampler.load(folder / "final" / "noise.safetensors").has_mixture:
+        assert draw("plain", random_noise=True) != first
 
 
 def test_feedback_free_methods_use_no_budget(tmp_path):

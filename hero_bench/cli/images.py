@@ -215,12 +215,16 @@ def sample_cmd(
     ] = False,
 ) -> None:
     """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
+    from hero_bench.run_files import DONE
     from hero_bench.run_folders import read_run_config
     from hero_bench.tasks.loader import load_task
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         fail(f"{run} is not a run folder (no config.json); pass <out>/<task>/<method>/seed<k>")
+    if not (run / DONE).is_file():  # its LoRA and noise are written when it ends: this would be the base model
+        fail(f"{run} has not finished (no {DONE}), so it has no final weights to sample from; finish it with "
+             "`hero-bench run --resume <its --out folder>`")
     check_out_folder(out)
     cfg = read_run_config(cfg_path)
     task = load_task(cfg.task)
