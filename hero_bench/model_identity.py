@@ -51,7 +51,9 @@ def write_model_record(folder: Path, source: str | Path) -> None:
 
 def recorded_model(folder: Path) -> dict[str, str] | None:
     path = Path(folder) / MODEL
-    return json.loads(path.read_text()) if path.exists() else None
+    from hero_bench.run_folders import read_run_json
+
+    return read_run_json(path) if path.exists() else None
 
 
 def same_model(folder: Path, model: str | None, default: Path) -> bool:

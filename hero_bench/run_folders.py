@@ -53,6 +53,19 @@ def read_run_config(path: Path) -> RunConfig:
                              "was made, or remove the run's folder") from e
 
 
+def read_run_json(path: Path) -> dict:
+    """One of a run's small JSON records (task.json, model.json) as a dict; a damaged one names itself."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HeroBenchError(f"{path}: not valid JSON ({e}); restore it from where the run was made, or remove the "
+                             "run's folder") from e
+    if not isinstance(data, dict):
+        raise HeroBenchError(f"{path}: expected a JSON object; restore it from where the run was made, or remove "
+                             "the run's folder")
+    return data
+
+
 def read_results(path: Path) -> pd.DataFrame:
     """A run's results.csv; an empty or unreadable file (a copy cut short) is a one-line error naming it."""
     try:

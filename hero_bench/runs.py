@@ -39,7 +39,7 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
-from hero_bench.run_folders import read_results, run_dir_for, runs_under, write_results_table
+from hero_bench.run_folders import read_results, read_run_json, run_dir_for, runs_under, write_results_table
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
@@ -326,7 +326,7 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
     if saved != wanted or not same_model(folder, cfg.model, DEFAULT_MODEL):
         return False
     task_path = Path(folder) / TASK
-    return not task_path.exists() or json.loads(task_path.read_text()) == load_task(cfg.task).model_dump(mode="json")
+    return not task_path.exists() or read_run_json(task_path) == load_task(cfg.task).model_dump(mode="json")
 
 
 def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:

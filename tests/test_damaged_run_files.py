@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hero_bench.errors import ConfigError, HeroBenchError
-from hero_bench.run_folders import read_results, read_run_config
+from hero_bench.run_folders import read_results, read_run_config, read_run_json
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 RESULTS = "task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n"
@@ -32,6 +32,15 @@ def test_a_config_that_is_no_run_config_is_named(tmp_path, text):
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(HeroBenchError, match=f"^{path}: not a hero-bench run config"):
         read_run_config(path)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]"])
+def test_a_runs_task_or_model_record_that_is_damaged_is_named(tmp_path, text):
+    """task.json and model.json decide whether a re-issued command may reuse a finished run."""
+    path = tmp_path / "task.json"
+    path.write_text(text)
+    with pytest.raises(HeroBenchError, match=f"^{path}: .*restore it from where the run was made"):
+        read_run_json(path)
 
 
 def test_a_sound_config_reads_back(tmp_path):

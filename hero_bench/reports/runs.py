@@ -19,7 +19,7 @@ from PIL import Image
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics.lora_only import lora_only_rows
 from hero_bench.run_files import CHECKPOINT, DONE, STD_NOISE_EVAL
-from hero_bench.run_folders import read_results
+from hero_bench.run_folders import read_results, read_run_json
 
 RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
 
@@ -111,18 +111,6 @@ class RunSet:
         return df.drop_duplicates(subset=["task", "method", "seed", "epoch", "label"], keep="first")
 
 
-def _config_json(path: Path) -> dict:
-    """A run's config.json as saved (not validated: a report reads runs made by older versions too)."""
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise HeroBenchError(f"{path}: not a hero-bench run config ({e}); restore the file from where the run was "
-                             "made, or remove the run's folder") from e
-    if not isinstance(data, dict):
-        raise HeroBenchError(f"{path}: not a hero-bench run config (not a JSON object)")
-    return data
-
-
 def _read_results(path: Path) -> pd.DataFrame:
     df = read_results(path)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
@@ -199,7 +187,8 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
                 results = _read_results(f)
                 if results.empty:
                     continue
-                runs[folder] = Run(folder, _config_json(f.parent / "config.json"), results)
+                config = read_run_json(f.parent / "config.json")  # unvalidated: reports read old runs too
+                runs[folder] = Run(folder, config, results)
         if not with_config:
             orphans.extend(_read_results(f) for f in found)
     rs = RunSet(sorted(runs.values(), key=lambda r: r.key), in_progress=sorted(in_progress))
