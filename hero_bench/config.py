@@ -83,8 +83,8 @@ class RunConfig(BaseModel):
             )
         from hero_bench.methods import trains_k_steps
 
-        k_steps = self.ddpo.steps_per_sample(self.steps) if self.steps is not None else 0
-        if self.steps is not None and trains_k_steps(self.method) and k_steps > self.steps:
+        trains_more_than_sampled = self.steps is not None and self.ddpo.steps_per_sample(self.steps) > self.steps
+        if trains_more_than_sampled and trains_k_steps(self.method):
             raise ValueError(f"ddpo.k_steps (K={self.ddpo.k_steps}) cannot exceed steps ({self.steps})")
         return self
 
