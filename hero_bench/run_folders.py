@@ -41,20 +41,15 @@ def read_run_config(path: Path) -> RunConfig:
 
     from hero_bench.config import RunConfig
 
+    data = read_run_json(path)
     try:
-        data = json.loads(Path(path).read_text())
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
         return RunConfig(**data)
     except ValidationError as e:  # e.g. written by a newer hero-bench, or edited
         raise ConfigError.from_validation(path, e, RunConfig) from e
-    except (ValueError, UnicodeDecodeError) as e:
-        raise HeroBenchError(f"{path}: not a hero-bench run config ({e}); restore the file from where the run "
-                             "was made, or remove the run's folder") from e
 
 
 def read_run_json(path: Path) -> dict:
-    """One of a run's small JSON records (task.json, model.json) as a dict; a damaged one names itself."""
+    """One of a run's JSON records (config.json, task.json, model.json) as a dict; a damaged one names itself."""
     try:
         data = json.loads(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as e:
