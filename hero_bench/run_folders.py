@@ -81,3 +81,24 @@ def write_results_table(root: Path) -> pd.DataFrame:
     combined = collect_results(root)
     atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
     return combined
+
+
+def labels_through_epoch(path: Path, epoch: int) -> list[str]:
+    """The lines of a run's feedback.jsonl for epochs up to `epoch` (its last checkpoint), in order.
+
+    Why the last line is special: a run stopped while appending an epoch's labels leaves that line cut short,
+    and the epoch is not checkpointed yet, so it is dropped with the rest of that epoch. A damaged line before
+    it cannot come from a stop, and is named instead of guessed at."""
+    lines = [line for line in Path(path).read_text(errors="replace").splitlines() if line]
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            line_epoch = json.loads(line)["epoch"]
+        except (ValueError, KeyError, TypeError) as e:
+            if number == len(lines):
+                break
+            raise HeroBenchError(f"{path}: line {number} is not a label record ({e}); restore the file from where the "
+                                 "run was made, or remove the run's folder") from e
+        if line_epoch <= epoch:
+            kept.append(line)
+    return kept

@@ -39,7 +39,14 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
-from hero_bench.run_folders import read_results, read_run_json, run_dir_for, runs_under, write_results_table
+from hero_bench.run_folders import (
+    labels_through_epoch,
+    read_results,
+    read_run_json,
+    run_dir_for,
+    runs_under,
+    write_results_table,
+)
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import atomic_write as _atomic_write
 from hero_bench.snapshots import save_live
@@ -132,7 +139,7 @@ class Run:
         log = self.folder / FEEDBACK_LOG
         if not log.exists():
             return
-        kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["epoch"] <= self.epoch]
+        kept = labels_through_epoch(log, self.epoch)
         _atomic_write(log, lambda p: p.write_text("".join(line + "\n" for line in kept)))
 
     # -------------------------------------------------------------------------------------------- loop
@@ -315,8 +322,9 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
     path = Path(folder) / CONFIG
     if not path.exists():
         return False
+    data = read_run_json(path)  # a damaged file is named, not mistaken for other settings
     try:  # through the model: a field added since (with its default) is no difference
-        saved = RunConfig(**json.loads(path.read_text())).model_dump(mode="json")
+        saved = RunConfig(**data).model_dump(mode="json")
     except ValueError:
         return False
     wanted = with_method_overrides(cfg).model_dump(mode="json")

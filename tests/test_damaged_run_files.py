@@ -4,6 +4,7 @@ pydantic traceback; the rest of the folder is left as it was."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hero_bench.errors import ConfigError, HeroBenchError
-from hero_bench.run_folders import read_results, read_run_config, read_run_json
+from hero_bench.run_folders import labels_through_epoch, read_results, read_run_config, read_run_json
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 RESULTS = "task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n"
@@ -72,6 +73,7 @@ def test_an_invalid_field_or_an_unreadable_table_is_named(tmp_path, reader, name
         ('{"task": "toy-hand"}', "", ["report", "{root}", "--out", "{root}/report"]),
         ("", RESULTS, ["sample", "--run", "{folder}", "--out", "{root}/images"]),
         ("{", RESULTS, ["run", "--resume", "{root}"]),
+        ("{", RESULTS, ["run", "--task", "toy-hand", "--method", "hero", "--out", "{root}"]),  # may it be reused?
     ],
 )
 def test_commands_refuse_a_damaged_run_in_one_line(tmp_path, config, results, command):
@@ -84,3 +86,24 @@ def test_commands_refuse_a_damaged_run_in_one_line(tmp_path, config, results, co
     assert message.startswith(f"error: {folder}/") and "Traceback" not in r.stderr, r.stderr
     assert "restore" in message and "remove the run's folder" in message
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "done.json", "results.csv"]  # nothing new
+
+
+def _label(epoch: int, index: int) -> str:
+    return json.dumps({"epoch": epoch, "index": index, "good": True})
+
+
+def test_labels_past_the_checkpoint_and_a_last_line_cut_short_are_dropped(tmp_path):
+    """A run stopped while appending epoch 3's labels: epochs 1-2 are checkpointed, the rest is redone."""
+    log = tmp_path / "feedback.jsonl"
+    whole = [_label(1, 0), _label(1, 1), _label(2, 0), _label(3, 0)]
+    log.write_text("\n".join(whole) + "\n" + _label(3, 1)[:17])
+    assert labels_through_epoch(log, 2) == whole[:3]
+    assert labels_through_epoch(log, 3) == whole
+
+
+@pytest.mark.parametrize("damaged", ["{\"epoch\": 1, \"ind", "[]", "{}"])
+def test_a_damaged_label_line_before_the_last_is_named(tmp_path, damaged):
+    log = tmp_path / "feedback.jsonl"
+    log.write_text("\n".join([_label(1, 0), damaged, _label(1, 2)]) + "\n")
+    with pytest.raises(HeroBenchError, match=f"^{log}: line 2 is not a label record .*restore the file"):
+        labels_through_epoch(log, 1)

@@ -223,7 +223,8 @@ def test_summary_counts_feedback_or_epochs_to_target_per_seed():
 
 
 def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_path, crash_runs_at_epoch):
-    """Re-issuing the same command after a crash picks the run up at its last checkpoint (no --resume)."""
+    """Re-issuing the same command after a crash picks the run up at its last checkpoint (no --resume), also
+    when the crash cut a label line short."""
     from hero_bench.runs import run_many
 
     cfg = _cfg("hero")
@@ -233,10 +234,14 @@ def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_pa
         run_many([cfg], tmp_path / "broken", progress=False)
     folder = run_dir_for(tmp_path / "broken", cfg)
     assert (folder / CHECKPOINT).exists() and not (folder / "done.json").exists()
+    with open(folder / "feedback.jsonl", "a") as log:  # stopped while appending epoch 2's labels
+        log.write('{"epoch": 2, "index": 0, "prom')
     crash_runs_at_epoch(None)
     again = run_many([cfg], tmp_path / "broken", progress=False)
     cols = ["epoch", "feedback_used", "success_rate", "train_good_fraction"]
     pd.testing.assert_frame_equal(whole[cols], again[cols])
+    whole_log = (run_dir_for(tmp_path / "whole", cfg) / "feedback.jsonl").read_text()
+    assert (folder / "feedback.jsonl").read_text() == whole_log  # the cut line dropped, no label twice
 
 
 def test_run_and_report_share_the_default_target():
