@@ -158,9 +158,10 @@ class Run:
                 raise RunFolderError(
                     f"{self.folder} already holds {which}; pass --resume to continue it or choose another --out"
                 )
-            (self.folder / CONFIG).write_text(json.dumps(self.cfg.model_dump(mode="json"), indent=2))
+            for name, record in ((CONFIG, self.cfg), (TASK, self.task)):  # whole or absent, even if stopped here
+                text = json.dumps(record.model_dump(mode="json"), indent=2)
+                _atomic_write(self.folder / name, lambda p, text=text: p.write_text(text))
             write_model_record(self.folder, self.cfg.model or DEFAULT_MODEL)
-            (self.folder / TASK).write_text(json.dumps(self.task.model_dump(mode="json"), indent=2))
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
             self._checkpoint()
