@@ -28,6 +28,7 @@ from hero_bench.oracles.clip import (
     clip_margins,
     image_text_similarity,
     load_clip,
+    read_margins,
 )
 from hero_bench.oracles.simulated import SimulatedOracle
 from hero_bench.tasks import load_task
@@ -157,6 +158,27 @@ def test_calibrate_reports_agreement_with_the_exact_judge(hf_clip, clip_folder, 
     stored = ClipOracle(model=str(clip_folder))
     assert stored.margin_for(task) == pytest.approx(report.margin)
     assert stored.margin_for(load_task("toy-hand")) == 0.0
+
+
+@pytest.mark.parametrize("text", ['{"toy-hand": {"margin": 0.1', "[1]", '{"toy-hand": {"n": 3}}'])
+def test_a_damaged_margins_file_is_named_and_not_written_over(tmp_path, text) -> None:
+    """The file holds every task's calibration: read as 'uncalibrated' or rewritten, the others would be lost."""
+    path = tmp_path / clip_mod.MARGINS_FILE
+    path.write_text(text)
+    with pytest.raises(HeroBenchError, match=f"^{path}: not a margins file .*or remove the file"):
+        read_margins(tmp_path)
+    report = _saved_report_stub()
+    with pytest.raises(HeroBenchError, match="not a margins file"):
+        save_margin(tmp_path, report)
+    assert path.read_text() == text
+
+
+def _saved_report_stub():
+    """A report with just what save_margin records."""
+    from types import SimpleNamespace
+
+    held = SimpleNamespace(accuracy=0.9, kappa=0.8)
+    return SimpleNamespace(task="toy-hand", margin=0.2, n=40, held_out=held)
 
 
 def test_calibration_images_are_balanced_renders_of_the_task(task) -> None:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from hero_bench.errors import UnsupportedTaskError
 from hero_bench.oracles.base import Oracle
+from hero_bench.run_files import atomic_write
 from hero_bench.tasks.base import Task
 
 Labels = Sequence[bool] | np.ndarray
@@ -221,15 +222,16 @@ def measure_agreement(
 
 def save_margin(folder: str | Path, report: CalibrationReport) -> Path:
     """Record the fitted margin (and its agreement) beside the CLIP weights; ClipOracle reads it by default."""
-    from hero_bench.oracles.clip import MARGINS_FILE
+    from hero_bench.oracles.clip import MARGINS_FILE, stored_calibrations
 
     path = Path(folder) / MARGINS_FILE
-    data = json.loads(path.read_text()) if path.is_file() else {}
+    data = stored_calibrations(path)
     data[report.task] = {
         "margin": report.margin,
         "n": report.n,
         "held_out_accuracy": round(report.held_out.accuracy, 4),
         "held_out_kappa": round(report.held_out.kappa, 4),
     }
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    text = json.dumps(data, indent=2, sort_keys=True)
+    atomic_write(path, lambda p: p.write_text(text))  # the other tasks' margins survive a stop here
     return path

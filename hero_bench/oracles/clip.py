@@ -274,13 +274,24 @@ def clip_margins(
     return pos - sims[:, len(positive) :].max(axis=1)
 
 
-def read_margins(folder: str | Path) -> dict[str, float]:
-    """Task -> fitted margin stored beside CLIP weights (empty if never calibrated)."""
-    path = Path(folder) / MARGINS_FILE
+def stored_calibrations(path: Path) -> dict[str, Any]:
+    """The margins file's records by task ({} if never calibrated); a damaged file names itself, since it
+    holds every task's calibration and must be neither read as 'uncalibrated' nor written over."""
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    return {str(k): float(v["margin"] if isinstance(v, Mapping) else v) for k, v in data.items()}
+    try:
+        data = json.loads(path.read_text())
+        margins = {str(k): float(v["margin"] if isinstance(v, Mapping) else v) for k, v in data.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise HeroBenchError(f"{path}: not a margins file ({type(e).__name__}: {e}); re-run `hero-bench "
+                             "calibrate --oracle clip` for each task, or remove the file") from e
+    return {k: data[k] for k in margins}
+
+
+def read_margins(folder: str | Path) -> dict[str, float]:
+    """Task -> fitted margin stored beside CLIP weights (empty if never calibrated)."""
+    data = stored_calibrations(Path(folder) / MARGINS_FILE)
+    return {k: float(v["margin"] if isinstance(v, Mapping) else v) for k, v in data.items()}
 
 
 # ------------------------------------------------------------------------------------------------ oracle
