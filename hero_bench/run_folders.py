@@ -93,7 +93,7 @@ def labels_through_epoch(path: Path, epoch: int) -> list[str]:
     kept = []
     for number, line in enumerate(lines, start=1):
         try:
-            line_epoch = json.loads(line)["epoch"]
+            line_epoch = int(json.loads(line)["epoch"])
         except (ValueError, KeyError, TypeError) as e:
             if number == len(lines):
                 break

@@ -101,7 +101,7 @@ def test_labels_past_the_checkpoint_and_a_last_line_cut_short_are_dropped(tmp_pa
     assert labels_through_epoch(log, 3) == whole
 
 
-@pytest.mark.parametrize("damaged", ["{\"epoch\": 1, \"ind", "[]", "{}"])
+@pytest.mark.parametrize("damaged", ["{\"epoch\": 1, \"ind", "[]", "{}", "{\"epoch\": \"one\"}"])
 def test_a_damaged_label_line_before_the_last_is_named(tmp_path, damaged):
     log = tmp_path / "feedback.jsonl"
     log.write_text("\n".join([_label(1, 0), damaged, _label(1, 2)]) + "\n")
