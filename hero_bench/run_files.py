@@ -2,7 +2,9 @@
 that readers of run folders (the report, the executors) need not load torch to know them."""
 
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ CONFIG = "config.json"
 TASK = "task.json"
 DONE = "done.json"
 MODEL = "model.json"  # which weights the run loaded (hero_bench.model_identity)
+LOCK = ".lock"  # held by the process that works on the run (run_lock)
 STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a method with its own (HERO)
 
 
@@ -21,3 +24,32 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold `folder`/.lock while this process works on the run. Why: the same command issued twice (a grid
+    started again while the first still runs, a resume of a run that is not dead) had two processes append
+    the same labels and rename each other's checkpoint files. The kernel drops the lock when its process
+    ends, however it ends (SIGKILL included), so a killed run never leaves a stale lock behind."""
+    import fcntl
+
+    from hero_bench.errors import RunFolderError
+
+    with open(Path(folder) / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunFolderError(
+                f"{folder} is being run by {holder}; wait for it to finish (or stop it), then issue the command again"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

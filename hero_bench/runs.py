@@ -12,7 +12,8 @@ A run folder holds: config.json, task.json (the task definition as run), model.j
 loaded: `hero_bench.model_identity`), results.csv (one row per epoch;
 epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
 evaluation images; HERO's on N(0, I) noise in eval_std_noise/), checkpoint.pt (removed once done.json marks
-the run finished), and final/ (LoRA weights and noise distribution for `hero-bench sample`).
+the run finished), final/ (LoRA weights and noise distribution for `hero-bench sample`), and .lock (held by
+the one process working on the run: `run_files.run_lock`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from hero_bench.model_identity import check_same_model, recorded_model, same_mod
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
-from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK
+from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK, run_lock
 from hero_bench.run_folders import (
     labels_through_epoch,
     read_results,
@@ -145,6 +146,10 @@ class Run:
     # -------------------------------------------------------------------------------------------- loop
     def execute(self, resume: bool = False) -> pd.DataFrame:
         self.folder.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.folder):  # one process per run folder
+            return self._execute(resume)
+
+    def _execute(self, resume: bool) -> pd.DataFrame:
         ckpt = self.folder / CHECKPOINT
         if resume and (self.folder / DONE).exists():
             return pd.DataFrame(self.rows or read_results(self.folder / RESULTS).to_dict("records"))

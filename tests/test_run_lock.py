@@ -1,0 +1,77 @@
+"""One process per run folder: the same command issued twice (a grid started again while the first still
+runs, a resume of a run that is not dead) is refused in one line instead of two processes appending the same
+labels and renaming each other's checkpoints; a killed run leaves no stale lock."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hero_bench.errors import RunFolderError
+from hero_bench.run_files import run_lock
+
+CLI = [sys.executable, "-m", "hero_bench.cli"]
+HOLD = """
+import sys, time
+from hero_bench.run_files import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_held_folder_is_refused_and_free_again_after(tmp_path):
+    with run_lock(tmp_path):
+        with pytest.raises(RunFolderError, match=f"^{tmp_path} is being run by process {os.getpid()} on "):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):  # released on leaving
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderError, match=f"process {holder.pid} on"):
+            with run_lock(tmp_path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with run_lock(tmp_path):  # the kernel dropped the killed process's lock
+        pass
+
+
+def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path):
+    out = tmp_path / "runs"
+    flags = ["run", "--task", "toy-hand", "--method", "hero", "--budget", "24", "--batch", "8", "--eval-n", "8",
+             "--steps", "6", "--k-steps", "2", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([*CLI, *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    folder = out / "toy-hand" / "hero" / "seed0"
+    deadline = time.time() + 300
+    while not (folder / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([*CLI, *flags], env=env, capture_output=True, text=True, timeout=300)
+    assert first.poll() is None, "the first run ended before the second started; make it longer"
+    assert second.returncode == 2, second.stderr[-2000:]
+    message = second.stderr.strip().splitlines()[-1]  # after the model's loading bar
+    assert message.startswith(f"error: {folder} is being run by process {first.pid} on ")
+    assert "Traceback" not in second.stderr
+    assert "issue the command again" in message
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
+    counts = collections.Counter((label["epoch"], label["index"]) for label in labels)
+    assert len(labels) == 24 and max(counts.values()) == 1  # every label once
+    assert (folder / "done.json").exists() and not (folder / "checkpoint.pt").exists()
+    assert not Path(str(folder / "checkpoint.pt") + ".tmp").exists()
