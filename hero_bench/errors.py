@@ -158,5 +158,9 @@ class RunFolderError(HeroBenchError, FileExistsError):
     """A run folder holds a run made with other settings (or is otherwise unusable); says how to proceed."""
 
 
+class RunBusyError(RunFolderError):
+    """Another process is working on this run folder (it holds the folder's lock)."""
+
+
 class NoRunsError(HeroBenchError, FileNotFoundError):
     """`--resume` was pointed at a folder that holds no run."""

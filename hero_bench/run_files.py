@@ -34,7 +34,7 @@ def run_lock(folder: Path) -> Iterator[None]:
     ends, however it ends (SIGKILL included), so a killed run never leaves a stale lock behind."""
     import fcntl
 
-    from hero_bench.errors import RunFolderError
+    from hero_bench.errors import RunBusyError
 
     with open(Path(folder) / LOCK, "a+") as f:
         try:
@@ -42,7 +42,7 @@ def run_lock(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise RunFolderError(
+            raise RunBusyError(
                 f"{folder} is being run by {holder}; wait for it to finish (or stop it), then issue the command again"
             ) from None
         f.seek(0)

@@ -75,3 +75,16 @@ def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path
     assert len(labels) == 24 and max(counts.values()) == 1  # every label once
     assert (folder / "done.json").exists() and not (folder / "checkpoint.pt").exists()
     assert not Path(str(folder / "checkpoint.pt") + ".tmp").exists()
+
+
+def test_a_grid_worker_reports_a_busy_run_without_writing_into_its_folder(tmp_path):
+    """What a Ray worker does when another process holds the run: a failed run in the grid's report, and no
+    error.log of its own left in a folder that belongs to the other process."""
+    from hero_bench.config import build_run_config
+    from hero_bench.executors.work import ERROR_LOG, execute_one
+
+    cfg = build_run_config("toy-hand", "hero", budget=8, batch=8, eval_n=4, steps=4, ddpo={"k_steps": 2})
+    with run_lock(tmp_path):
+        outcome = execute_one(cfg.model_dump(mode="json"), str(tmp_path), resume=False, threads=1)
+    assert not outcome.ok and f"is being run by process {os.getpid()}" in outcome.error
+    assert not (tmp_path / ERROR_LOG).exists()

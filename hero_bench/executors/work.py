@@ -66,6 +66,7 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
     import torch
 
     from hero_bench.config import RunConfig
+    from hero_bench.errors import RunBusyError
     from hero_bench.runs import run_one
 
     task, method, seed = run_label(cfg_data)
@@ -77,6 +78,8 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
     log = Path(folder) / ERROR_LOG
     try:
         table = run_one(RunConfig(**cfg_data), Path(folder), resume=resume, progress=False, note=notes.append)
+    except RunBusyError as e:  # another process's run: its folder is not ours to write in
+        return RunOutcome(task, method, seed, folder, time.time() - t0, error=one_line(e))
     except Exception as e:  # the run's own failure: report it, let the other runs go on
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
