@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from hero_bench.errors import RunFolderError
-from hero_bench.run_files import MODEL, atomic_write
+from hero_bench.run_files import MODEL, atomic_write_text
 
 _WEIGHTS = (".safetensors", ".bin", ".ckpt", ".pt")
 _EDGE = 1 << 20  # bytes read from each end of a weights file: cheap for a 3 GB UNet, distinct for any retraining
@@ -46,8 +46,7 @@ def model_fingerprint(source: str | Path) -> dict[str, str]:
 
 
 def write_model_record(folder: Path, source: str | Path) -> None:
-    text = json.dumps(model_fingerprint(source), indent=2)
-    atomic_write(Path(folder) / MODEL, lambda p: p.write_text(text))
+    atomic_write_text(Path(folder) / MODEL, json.dumps(model_fingerprint(source), indent=2))
 
 
 def recorded_model(folder: Path) -> dict[str, str] | None:

@@ -26,6 +26,11 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """`text` into `path`, whole or not at all (for the small JSON records that a later command reads back)."""
+    atomic_write(path, lambda p: p.write_text(text))
+
+
 @contextmanager
 def run_lock(folder: Path) -> Iterator[None]:
     """Hold `folder`/.lock while this process works on the run. Why: the same command issued twice (a grid

@@ -12,8 +12,7 @@ A run folder holds: config.json, task.json (the task definition as run), model.j
 loaded: `hero_bench.model_identity`), results.csv (one row per epoch;
 epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
 evaluation images; HERO's on N(0, I) noise in eval_std_noise/), checkpoint.pt (removed once done.json marks
-the run finished), final/ (LoRA weights and noise distribution for `hero-bench sample`), and .lock (held by
-the one process working on the run: `run_files.run_lock`).
+the run finished), final/ (LoRA weights and noise for `hero-bench sample`), .lock (held while a process runs it).
 """
 
 from __future__ import annotations
@@ -39,7 +38,17 @@ from hero_bench.model_identity import check_same_model, recorded_model, same_mod
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
-from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, FEEDBACK_LOG, RESULTS, STD_NOISE_EVAL, TASK, run_lock
+from hero_bench.run_files import (
+    CHECKPOINT,
+    CONFIG,
+    DONE,
+    FEEDBACK_LOG,
+    RESULTS,
+    STD_NOISE_EVAL,
+    TASK,
+    atomic_write_text,
+    run_lock,
+)
 from hero_bench.run_folders import (
     labels_through_epoch,
     read_results,
@@ -164,8 +173,7 @@ class Run:
                     f"{self.folder} already holds {which}; pass --resume to continue it or choose another --out"
                 )
             for name, record in ((CONFIG, self.cfg), (TASK, self.task)):  # whole or absent, even if stopped here
-                text = json.dumps(record.model_dump(mode="json"), indent=2)
-                _atomic_write(self.folder / name, lambda p, text=text: p.write_text(text))
+                atomic_write_text(self.folder / name, json.dumps(record.model_dump(mode="json"), indent=2))
             write_model_record(self.folder, self.cfg.model or DEFAULT_MODEL)
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)

@@ -53,7 +53,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 
 def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path):
     out = tmp_path / "runs"
-    flags = ["run", "--task", "toy-hand", "--method", "hero", "--budget", "24", "--batch", "8", "--eval-n", "8",
+    flags = ["run", "--task", "toy-hand", "--method", "hero", "--budget", "40", "--batch", "8", "--eval-n", "8",
              "--steps", "6", "--k-steps", "2", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([*CLI, *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -72,7 +72,7 @@ def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path
     assert first.returncode == 0, err[-2000:]
     labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
     counts = collections.Counter((label["epoch"], label["index"]) for label in labels)
-    assert len(labels) == 24 and max(counts.values()) == 1  # every label once
+    assert len(labels) == 40 and max(counts.values()) == 1  # every label once
     assert (folder / "done.json").exists() and not (folder / "checkpoint.pt").exists()
     assert not Path(str(folder / "checkpoint.pt") + ".tmp").exists()
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from hero_bench.errors import UnsupportedTaskError
 from hero_bench.oracles.base import Oracle
-from hero_bench.run_files import atomic_write
+from hero_bench.run_files import atomic_write_text
 from hero_bench.tasks.base import Task
 
 Labels = Sequence[bool] | np.ndarray
@@ -232,6 +232,5 @@ def save_margin(folder: str | Path, report: CalibrationReport) -> Path:
         "held_out_accuracy": round(report.held_out.accuracy, 4),
         "held_out_kappa": round(report.held_out.kappa, 4),
     }
-    text = json.dumps(data, indent=2, sort_keys=True)
-    atomic_write(path, lambda p: p.write_text(text))  # the other tasks' margins survive a stop here
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))  # the other tasks' margins survive a stop
     return path

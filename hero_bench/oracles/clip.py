@@ -281,17 +281,22 @@ def stored_calibrations(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(path.read_text())
-        margins = {str(k): float(v["margin"] if isinstance(v, Mapping) else v) for k, v in data.items()}
+        for record in data.values():
+            _margin_of(record)
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise HeroBenchError(f"{path}: not a margins file ({type(e).__name__}: {e}); re-run `hero-bench "
                              "calibrate --oracle clip` for each task, or remove the file") from e
-    return {k: data[k] for k in margins}
+    return data
+
+
+def _margin_of(record: Any) -> float:
+    """A task's record ({"margin": m, ...}, or a bare number in files from before the agreement was kept)."""
+    return float(record["margin"] if isinstance(record, Mapping) else record)
 
 
 def read_margins(folder: str | Path) -> dict[str, float]:
     """Task -> fitted margin stored beside CLIP weights (empty if never calibrated)."""
-    data = stored_calibrations(Path(folder) / MARGINS_FILE)
-    return {k: float(v["margin"] if isinstance(v, Mapping) else v) for k, v in data.items()}
+    return {str(k): _margin_of(v) for k, v in stored_calibrations(Path(folder) / MARGINS_FILE).items()}
 
 
 # ------------------------------------------------------------------------------------------------ oracle

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from hero_bench.errors import UnknownNameError
-from hero_bench.run_files import atomic_write
+from hero_bench.run_files import atomic_write_text
 from hero_bench.toyworld.dataset import CALIBRATED_SUCCESS_RATES, sample_examples
 from hero_bench.toyworld.train_checkpoint import StageCheckpoint
 from hero_bench.toyworld.train_text import make_clip, tokenize, train_clip, train_tokenizer
@@ -159,8 +159,7 @@ def _fidelity_monitor(out: Path, log_name: str = "vae_fidelity.json"):
         scores, _, mae = round_trip_agreement(vae, n=200)
         log = json.loads(log_path.read_text()) if log_path.exists() else []
         log = [e for e in log if e["step"] < step] + [{"step": step, "mae": round(mae, 3), **scores}]
-        text = json.dumps(log, indent=1)
-        atomic_write(log_path, lambda p: p.write_text(text))  # read back when training resumes
+        atomic_write_text(log_path, json.dumps(log, indent=1))  # read back when training resumes
         worst = min(scores.values())
         print(f"vae step {step}: round-trip mae {mae:.2f}, min agreement {worst:.3f} {scores}", flush=True)
 
@@ -308,8 +307,7 @@ def train_all(cfg: TrainConfig, out: Path = DEFAULT_OUT, fp16: bool = True, stag
             f"seconds_{'+'.join(stages)}": round(time.time() - t0, 1),
         }
     )
-    text = json.dumps(info, indent=2)
-    atomic_write(info_path, lambda p: p.write_text(text))  # read back by the next stage's command
+    atomic_write_text(info_path, json.dumps(info, indent=2))  # read back by the next stage's command
     return out
 
 
