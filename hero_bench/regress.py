@@ -31,6 +31,7 @@ from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
 from hero_bench.metrics.lora_only import LORA_ONLY, with_lora_only_rows
 from hero_bench.regress_files import REFERENCE, TOLERANCES, load_reference, load_reference_configs, load_tolerances
+from hero_bench.run_files import atomic_write_text
 
 CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate", regress_lora.LORA_CHANGE]
 
@@ -336,7 +337,7 @@ def write_reference(curves: pd.DataFrame, settings: RegressSettings, path: Path 
     )
     header += "".join(f"# config {k}: {json.dumps(v, sort_keys=True)}\n" for k, v in run_configs(settings).items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + curves.reindex(columns=CURVE_COLUMNS).to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(path, header + curves.reindex(columns=CURVE_COLUMNS).to_csv(index=False, float_format="%.6g"))
 
 
 def check(
@@ -371,7 +372,7 @@ def update(
             measured = measure_tolerances(spread, settings)
             measured["command"] = f"hero-bench regress --update --spread-seeds {spread_seeds}"
             measured["run_configs"] = run_configs(settings)
-            Path(tolerances).write_text(json.dumps(measured, indent=2) + "\n")
+            atomic_write_text(Path(tolerances), json.dumps(measured, indent=2) + "\n")  # whole, or the old one
         curves = run_curves(settings, root=root, progress=progress)
     write_reference(curves, settings, reference)
     return {

@@ -39,17 +39,8 @@ def run_lock(folder: Path) -> Iterator[None]:
     ends, however it ends (SIGKILL included), so a killed run never leaves a stale lock behind."""
     import fcntl
 
-    from hero_bench.errors import RunBusyError
-
     with open(Path(folder) / LOCK, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise RunBusyError(
-                f"{folder} is being run by {holder}; wait for it to finish (or stop it), then issue the command again"
-            ) from None
+        _take(f, folder)
         f.seek(0)
         f.truncate()
         f.write(f"process {os.getpid()} on {socket.gethostname()}")
@@ -58,3 +49,42 @@ def run_lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def check_not_busy(folder: Path) -> None:
+    """Refuse, before anything loads, a run that another process holds (`run_lock` is still the guard).
+    Why: a command issued twice was refused only once torch and the model had loaded, and the human oracle's
+    labelling page may already have started by then. The probe holds the lock for microseconds; `_take`
+    retries for a second, so a run starting at that instant is not refused because of it."""
+    import fcntl
+
+    lock = Path(folder) / LOCK
+    if not lock.is_file():
+        return
+    with open(lock, "a+") as f:  # writable: on NFS, flock is a POSIX lock, which needs it
+        _take(f, folder)
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _take(f: Any, folder: Path, retry_s: float = 1.0) -> None:
+    """Take the exclusive lock on the open lock file `f`, retrying for `retry_s` (a probe may hold it for an
+    instant); a holder that keeps it is a `RunBusyError` naming the process it wrote into the file."""
+    import fcntl
+    import time
+
+    from hero_bench.errors import RunBusyError
+
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise RunBusyError(
+                    f"{folder} is being run by {holder}; wait for it to finish (or stop it), then issue the command "
+                    "again"
+                ) from None
+            time.sleep(0.05)

@@ -6,14 +6,12 @@ needed, and every one-line refusal waited for them."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("torch", "diffusers", "transformers", "peft", "open_clip")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+from tests.fresh_cli import ENV, HEAVY, cli_in_fresh_interpreter
 
 
 def _heavy_modules_after(code: str) -> list[str]:
@@ -155,26 +153,7 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cases = [[a.format(tmp=tmp_path, empty=empty, port=port) for a in argv] for argv, _ in REFUSALS]
-    code = f"""
-import contextlib, io, json, sys
-from hero_bench.cli import main
-HEAVY = {HEAVY!r}
-out = []
-for argv in {cases!r}:
-    sys.argv = ["hero-bench", *argv]
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    out.append([code, err.getvalue(), [m for m in HEAVY if m in sys.modules]])
-print(json.dumps(out))
-"""
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout.strip().splitlines()[-1])
+    results = cli_in_fresh_interpreter(cases, cwd=tmp_path)
     for (argv, expected), (code, err, heavy) in zip(REFUSALS, results, strict=True):
         command = " ".join(argv)
         message = " ".join(err.split())  # rich folds long lines to the terminal's width

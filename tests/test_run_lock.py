@@ -17,11 +17,13 @@ import pytest
 
 from hero_bench.errors import RunFolderError
 from hero_bench.run_files import run_lock
+from tests.fresh_cli import cli_in_fresh_interpreter
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 HOLD = """
 import sys, time
 from hero_bench.run_files import run_lock
+from tests.fresh_cli import cli_in_fresh_interpreter
 with run_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
@@ -53,7 +55,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 
 def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path):
     out = tmp_path / "runs"
-    flags = ["run", "--task", "toy-hand", "--method", "hero", "--budget", "40", "--batch", "8", "--eval-n", "8",
+    flags = ["run", "--task", "toy-hand", "--method", "hero", "--budget", "24", "--batch", "8", "--eval-n", "8",
              "--steps", "6", "--k-steps", "2", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([*CLI, *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -64,7 +66,8 @@ def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path
     second = subprocess.run([*CLI, *flags], env=env, capture_output=True, text=True, timeout=300)
     assert first.poll() is None, "the first run ended before the second started; make it longer"
     assert second.returncode == 2, second.stderr[-2000:]
-    message = second.stderr.strip().splitlines()[-1]  # after the model's loading bar
+    assert "Loading pipeline" not in second.stderr  # refused before the model loads
+    message = second.stderr.strip().splitlines()[-1]
     assert message.startswith(f"error: {folder} is being run by process {first.pid} on ")
     assert "Traceback" not in second.stderr
     assert "issue the command again" in message
@@ -72,9 +75,46 @@ def test_the_same_run_issued_twice_is_refused_and_the_first_is_unharmed(tmp_path
     assert first.returncode == 0, err[-2000:]
     labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
     counts = collections.Counter((label["epoch"], label["index"]) for label in labels)
-    assert len(labels) == 40 and max(counts.values()) == 1  # every label once
+    assert len(labels) == 24 and max(counts.values()) == 1  # every label once
     assert (folder / "done.json").exists() and not (folder / "checkpoint.pt").exists()
     assert not Path(str(folder / "checkpoint.pt") + ".tmp").exists()
+
+
+def test_a_lock_held_for_an_instant_does_not_refuse_a_run(tmp_path):
+    """`check_not_busy` probes the lock: a run that starts while a probe holds it waits the instant out."""
+    import fcntl
+    import threading
+
+    (tmp_path / ".lock").touch()
+    with open(tmp_path / ".lock", "a+") as probe:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        threading.Timer(0.3, fcntl.flock, (probe, fcntl.LOCK_UN)).start()
+        with run_lock(tmp_path):
+            assert f"process {os.getpid()}" in (tmp_path / ".lock").read_text()
+
+
+def test_a_busy_run_and_its_resume_are_refused_before_torch_loads(tmp_path):
+    """The command issued again while its run is going: one line, exit 2, without importing torch or loading
+    the model (and so before the human oracle's labelling page could start); the lock file is left as it was."""
+    from hero_bench.config import build_run_config
+
+    out = tmp_path / "runs"
+    folder = out / "toy-hand" / "hero" / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(build_run_config("toy-hand", "hero").model_dump_json())
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        fresh = ["run", "--task", "toy-hand", "--method", "hero", "--out", str(out)]
+        cases = [fresh, ["run", "--resume", str(out)]]
+        for argv, (exit_code, err, heavy) in zip(cases, cli_in_fresh_interpreter(cases), strict=True):
+            assert exit_code == 2 and heavy == [], (argv, exit_code, err, heavy)
+            message = " ".join(err.split())
+            assert message.startswith(f"error: {folder} is being run by process {holder.pid} on "), (argv, err)
+        assert (folder / ".lock").read_text().startswith(f"process {holder.pid} on ")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
 
 
 def test_a_grid_worker_reports_a_busy_run_without_writing_into_its_folder(tmp_path):

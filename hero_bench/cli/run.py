@@ -138,8 +138,12 @@ def run_cmd(
     if not 0 < target <= 1:
         fail(f"--target is a success rate in (0, 1], got {target}")  # before the runs, not in their summary
     on_ray = executor_choice(executor, address, run_cpus, run_gpus)
+    if resume is not None:
+        runs = runs_under(resume)
+        if not on_ray or address is None:
+            _check_none_busy([folder for _, folder in runs])
     if resume is not None and on_ray:
-        run_on_ray(runs_under(resume), resume, True, address, run_cpus, run_gpus, target)
+        run_on_ray(runs, resume, True, address, run_cpus, run_gpus, target)
         return
     if resume is not None:
         from hero_bench.runs import resume_all
@@ -181,6 +185,7 @@ def run_cmd(
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
+        _check_none_busy([run_dir_for(out, c) for c in cfgs])
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return
@@ -189,3 +194,12 @@ def run_cmd(
     run_many(cfgs, out)
     print_summary(collect_results(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
+
+
+def _check_none_busy(folders: list[Path]) -> None:
+    """A run that another process is working on is refused now, in a second, not once torch and the model
+    have loaded (or, on Ray, as a failed run at the end)."""
+    from hero_bench.run_files import check_not_busy
+
+    for folder in folders:
+        check_not_busy(folder)
