@@ -22,7 +22,11 @@ STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     """`write` to a temporary file beside `path`, then rename it over `path` (never a half-written file)."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:  # Ctrl-C or a full disk in the middle: no half file left beside the real one
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from hero_bench.cli import checks, images, oracles, report, run, toy
-from hero_bench.cli.common import DEFAULT_TARGET, console, fail
+from hero_bench.cli.common import DEFAULT_TARGET, console, err_console, fail
 from hero_bench.errors import HeroBenchError, ModelLoadError
 
 __all__ = ["DEFAULT_TARGET", "app", "console", "main"]
@@ -40,7 +40,7 @@ app.add_typer(toy.toy_app, name="toy")
 def main() -> None:
     """Entry point: run the app, turning hero-bench's own errors into a clear message and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except (HeroBenchError, ModelLoadError) as e:
         fail(str(e))
     except typer.Exit as e:
@@ -54,3 +54,7 @@ def main() -> None:
         if isinstance(e, click.exceptions.Abort | typer.Abort):
             sys.exit(1)
         raise
+    if type(code) is int and code != 0:  # typer returns (does not raise) the code of Ctrl-C: 130
+        if code == 130:
+            err_console.print("interrupted", highlight=False, markup=False)
+        sys.exit(code)

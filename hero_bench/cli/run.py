@@ -4,6 +4,8 @@ machine or on Ray, then the summary table. The flags only describe the grid; her
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from hero_bench.cli.common import (
     check_model,
     check_out_folder,
     console,
+    err_console,
     fail,
     oracle_options,
     split,
@@ -148,7 +151,9 @@ def run_cmd(
     if resume is not None:
         from hero_bench.runs import resume_all
 
-        print_summary(resume_all(resume), target, f"resumed {resume}")
+        with _interrupted_runs_kept(resume):
+            table = resume_all(resume)
+        print_summary(table, target, f"resumed {resume}")
         return
     fields = _not_none(
         budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
@@ -191,7 +196,8 @@ def run_cmd(
         return
     from hero_bench.runs import run_many  # the run loop (torch, diffusers): only where runs execute in this process
 
-    run_many(cfgs, out)
+    with _interrupted_runs_kept(out):
+        run_many(cfgs, out)
     print_summary(collect_results(out), target, f"results in {out}")
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
 
@@ -203,3 +209,18 @@ def _check_none_busy(folders: list[Path]) -> None:
 
     for folder in folders:
         check_not_busy(folder)
+
+
+@contextmanager
+def _interrupted_runs_kept(root: Path) -> Iterator[None]:
+    """Ctrl-C during a local grid: say what is kept and how to go on, exit 130 (it exited 0, as if the grid
+    had finished). The interrupted run's last checkpoint is whole (written atomically)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: finished runs under {root} are kept, and the unfinished one continues from its last "
+            "checkpoint when the same command is issued again",
+            highlight=False, markup=False, soft_wrap=True,
+        )
+        sys.exit(130)
