@@ -76,6 +76,8 @@ REFUSALS = [
      "no final weights"),  # it sampled the base model under the run's name
     (["report", "{tmp}/nowhere"], "run folder {tmp}/nowhere does not exist"),
     (["report", "{empty}"], "no results.csv under"),
+    (["report", "{tmp}/in-progress", "--out", "{tmp}/report-of-nothing"], "no finished runs with results found under "
+     "{tmp}/in-progress (1 still in progress, with a checkpoint and no done.json"),
     (["bench", "--preset", "paper,nope"], "unknown --preset nope"),
     (["bench", "--task", "toy-hnad"], "unknown task 'toy-hnad'"),
     (["regress", "--fault", "typo"], "unknown fault 'typo'"),
@@ -146,6 +148,11 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     partial = tmp_path / "partial"  # a pipeline copied without its UNet
     partial.mkdir()
     (partial / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"], "vae": null}')
+    busy = tmp_path / "in-progress" / "toy-hand" / "hero" / "seed0"  # stopped after epoch 0, or still going
+    busy.mkdir(parents=True)
+    (busy / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
+    (busy / "config.json").write_text('{"task": "toy-hand"}')
+    (busy / "checkpoint.pt").write_bytes(b"")
     done = tmp_path / "runs-done" / "toy-hand" / "hero" / "seed0"
     done.mkdir(parents=True)
     (done / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
@@ -163,3 +170,4 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
         assert "Traceback" not in err, f"{command}: {err}"
         assert heavy == [], f"{command} imported {heavy} before refusing"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "images").exists()
+    assert not (tmp_path / "report-of-nothing").exists()

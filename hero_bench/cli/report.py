@@ -46,13 +46,12 @@ def report_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the sample grids and the bootstrap.")] = 0,
 ) -> None:
     """Compare runs: success table, feedback curves, ablation, beta sweep, secondary metrics, judged samples."""
-    from hero_bench.reports.runs import results_files
+    from hero_bench.reports.runs import load_runs
 
     command = "hero-bench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     if fmt not in ("html", "md"):
         fail(f"--format must be html or md, got {fmt!r}")
-    for folder in run_dirs:
-        results_files(folder)  # a wrong path is refused before torch loads
+    load_runs(run_dirs)  # a wrong path, or no finished run, is refused before torch loads
     check_out_folder(out)
     for flag, given in (("--clip", clip), ("--blip", blip), ("--imagereward", imagereward)):
         if given is not None and not Path(given).exists():  # a typo would only show as "missing" metrics inside

@@ -143,11 +143,11 @@ def build_report(
         raise HeroBenchError(f"unknown report format {fmt!r}; valid formats: html, md")
     if not 0 < target <= 1:
         raise HeroBenchError(f"target success must be in (0, 1], got {target}")
+    runs = load_runs(run_dirs)  # first: nothing to report leaves no empty report folder behind
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     (out / "tables").mkdir(exist_ok=True)
-    runs = load_runs(run_dirs)
     df = runs.results
     command = command or ("hero-bench report " + " ".join(map(str, run_dirs)) + f" --out {out} --format {fmt}")
     suite = suite or default_suite(runs, *(Path(p) if p else None for p in (clip, blip, imagereward)))

@@ -200,6 +200,9 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
         df["best_ratio"] = None
         rs.orphan_results = df
     if not rs.runs and rs.orphan_results is None:
-        busy = f" ({len(in_progress)} still in progress)" if in_progress else ""
+        busy = (
+            f" ({len(in_progress)} still in progress, with a checkpoint and no done.json: report them once they have "
+            "finished)" if in_progress else ""
+        )
         raise HeroBenchError(f"no finished runs with results found under {', '.join(map(str, paths))}{busy}")
     return rs
