@@ -111,6 +111,11 @@ REFUSALS = [
     (["run", "--config", "{tmp}/bare.yaml", "--out", "{tmp}/runs"], "{tmp}/bare.yaml: field 'task': missing"),
     (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
     # a VLM endpoint that accepts no connection (a port nothing listens on), or is no URL: before any image
+    (["run", "--task", "toy-hand", "--oracle", "human", "--oracle-option", "port={busy_port}", "--out", "{tmp}/runs"],
+     "--oracle human: the labelling page cannot listen on 127.0.0.1:{busy_port} (Address already in use); pass "
+     "--oracle-option port=N"),
+    (["run", "--task", "toy-hand", "--judge", "human", "--judge-option", "port={busy_port}", "--out", "{tmp}/runs"],
+     "--judge human: the labelling page cannot listen on 127.0.0.1:{busy_port}"),
     (["run", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=http://127.0.0.1:{port}/v1",
       "--judge-option", "model=m", "--out", "{tmp}/runs"],
      "--judge vlm: cannot reach the VLM endpoint http://127.0.0.1:{port}/v1 (Connection refused)"),
@@ -159,13 +164,18 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     with socket.socket() as s:  # a port nothing listens on once closed: a connection is refused at once
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cases = [[a.format(tmp=tmp_path, empty=empty, port=port) for a in argv] for argv, _ in REFUSALS]
-    results = cli_in_fresh_interpreter(cases, cwd=tmp_path)
+    with socket.socket() as busy:  # a port another program listens on (a labelling page cannot take it)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        busy_port = busy.getsockname()[1]
+        cases = [[a.format(tmp=tmp_path, empty=empty, port=port, busy_port=busy_port) for a in argv]
+                 for argv, _ in REFUSALS]  # fmt: skip
+        results = cli_in_fresh_interpreter(cases, cwd=tmp_path)
     for (argv, expected), (code, err, heavy) in zip(REFUSALS, results, strict=True):
         command = " ".join(argv)
         message = " ".join(err.split())  # rich folds long lines to the terminal's width
         assert code == 2, f"{command}: exit {code}\n{err}"
-        expected = expected.format(tmp=tmp_path, port=port)
+        expected = expected.format(tmp=tmp_path, port=port, busy_port=busy_port)
         assert message.startswith("error: ") and expected in message, f"{command}: {err}"
         assert "Traceback" not in err, f"{command}: {err}"
         assert heavy == [], f"{command} imported {heavy} before refusing"

@@ -202,6 +202,30 @@ def check_endpoints(cfgs: list[RunConfig]) -> None:
                 check_vlm_reachable(options, f"--{role} vlm")
 
 
+def check_human_ports(cfgs: list[RunConfig]) -> None:
+    """A labelling page's port that another program holds is refused before torch loads; the page itself starts
+    only at the first batch that needs a person, after the model has loaded and epoch 0 was evaluated."""
+    from hero_bench.oracles.human.oracle import DEFAULT_PORT
+    from hero_bench.oracles.human.serve import LOOPBACK, ServerStartError, bind_socket
+
+    seen: set[tuple[str, int]] = set()
+    for cfg in cfgs:
+        roles = (("oracle", cfg.oracle, cfg.oracle_options), ("judge", cfg.judge, cfg.judge_options))
+        for role, name, options in roles:
+            if name != "human":
+                continue
+            default = 0 if role == "judge" and cfg.oracle == "human" else DEFAULT_PORT  # as the run loop does
+            where = (str(options.get("host", LOOPBACK)), int(options.get("port", default)))
+            if where[1] == 0 or where in seen:
+                continue
+            seen.add(where)
+            try:
+                bind_socket(*where).close()
+            except ServerStartError as e:
+                fail(f"--{role} human: the labelling page cannot listen on {where[0]}:{where[1]} ({e.reason}); pass "
+                     f"--{role}-option port=N with a free port (0 picks one)")
+
+
 def _check_fits(cfg: RunConfig) -> None:
     """A method or oracle that needs what the task file lacks is refused now, not once its run has loaded torch."""
     from hero_bench.oracles import check_oracle_options

@@ -27,6 +27,7 @@ from hero_bench.cli.grid import (
     GridRequest,
     build_grid,
     check_endpoints,
+    check_human_ports,
     executor_choice,
     method_options,
     print_summary,
@@ -191,6 +192,8 @@ def run_cmd(
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
         _check_none_busy([run_dir_for(out, c) for c in cfgs])
+        if not on_ray:  # Ray refuses a person's oracle or judge on its own
+            check_human_ports(cfgs)
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return

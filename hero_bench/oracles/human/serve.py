@@ -20,6 +20,9 @@ LOOPBACK = "127.0.0.1"
 class ServerStartError(HeroBenchError):
     """The web server could not start (port taken, host not local, ...); the message says what to change."""
 
+    reason = ""
+    """The operating system's words for why (e.g. "Address already in use"), for callers that phrase the fix."""
+
 
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
@@ -42,10 +45,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise ServerStartError(
-            f"cannot listen on {host}:{port} ({e.strerror or e}): pass another --port (0 picks a free one)"
-            + ("" if is_loopback(host) else " or a --host address this machine owns")
-        ) from e
+        error = ServerStartError(
+            f"cannot listen on {host}:{port} ({e.strerror or e}): pass another --port (for a run: --oracle-option "
+            "port=N; 0 picks a free one)" + ("" if is_loopback(host) else " or a --host address this machine owns")
+        )
+        error.reason = str(e.strerror or e)
+        raise error from e
     sock.listen(64)
     sock.set_inheritable(True)
     return sock
