@@ -1,7 +1,9 @@
 """The names of the files in a run folder (`<out>/<task>/<method>/seed<k>/`), in a module without heavy imports so
 that readers of run folders (the report, the executors) need not load torch to know them."""
 
+import errno
 import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,10 +26,25 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         write(tmp)
-    except BaseException:  # Ctrl-C or a full disk in the middle: no half file left beside the real one
+    except BaseException as e:  # Ctrl-C or a full disk in the middle: no half file left beside the real one
+        full = isinstance(e, Exception) and not _is_disk_full(e) and _no_room_left(path.parent)
         tmp.unlink(missing_ok=True)
+        if full:  # torch's writer says "enforce fail ... unexpected pos": name the cause instead
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
         raise
     os.replace(tmp, path)
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_room_left(folder: Path, below: int = 16 << 20) -> bool:
+    """Whether the filesystem holding `folder` has (almost) no space left for this user."""
+    try:
+        return shutil.disk_usage(folder).free < below
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -3,6 +3,7 @@ per group of commands, the shared options in `common`. The table below is the or
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -45,6 +46,12 @@ def main() -> None:
         fail(str(e))
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" holding {e.filename}" if e.filename else ""
+        fail(f"no space left on the device{where} ({e.strerror}): free some, then issue the same command again "
+             "(a run continues from its last checkpoint, which was not touched)")
     except Exception as e:  # usage errors: click's own, or those of the copy of click that typer >= 0.2x vendors
         import click
 
