@@ -1,6 +1,6 @@
-"""Shared by the tests of refusals that must come before torch loads: run `hero-bench` commands in one fresh
-interpreter (nothing imported yet) and report, per command, its exit code, its stderr and which heavy packages
-it had imported by the time it ended."""
+"""Shared by the CLI tests: run `hero-bench` commands in one fresh interpreter (nothing imported yet) and report,
+per command, its exit code, its stderr and which heavy packages it had imported by the time it ended (refusals
+must come before torch loads); or run `main` here on a command added for the test (how it ends a failure)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 HEAVY = ("torch", "diffusers", "transformers", "peft", "open_clip")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -36,3 +39,17 @@ print(json.dumps(out))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return [tuple(x) for x in json.loads(r.stdout.strip().splitlines()[-1])]
+
+
+def exit_code_of_main_with(command: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> int | str | None:
+    """The exit status of `hero-bench <a command that runs command()>` through the real entry point `main`."""
+    from hero_bench import cli
+
+    cli.app.command("test-command")(command)
+    try:
+        monkeypatch.setattr(sys, "argv", ["hero-bench", "test-command"])
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+    finally:
+        cli.app.registered_commands.pop()
+    return stop.value.code

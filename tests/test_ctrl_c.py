@@ -15,6 +15,7 @@ import time
 import pytest
 
 from hero_bench.run_files import atomic_write
+from tests.fresh_cli import exit_code_of_main_with
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -56,19 +57,10 @@ def test_ctrl_c_in_a_local_grid_exits_130_and_the_same_command_continues(tmp_pat
 
 def test_ctrl_c_in_any_command_exits_130(monkeypatch, capsys):
     """typer hands back (does not raise) Ctrl-C's exit code outside its standalone mode; `main` must pass it on."""
-    from hero_bench import cli
-
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    cli.app.command("interrupt-me")(interrupted)
-    try:
-        monkeypatch.setattr(sys, "argv", ["hero-bench", "interrupt-me"])
-        with pytest.raises(SystemExit) as stop:
-            cli.main()
-    finally:
-        cli.app.registered_commands.pop()
-    assert stop.value.code == 130
+    assert exit_code_of_main_with(interrupted, monkeypatch) == 130
     assert capsys.readouterr().err.strip().endswith("interrupted")
 
 

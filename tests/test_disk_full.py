@@ -16,6 +16,7 @@ import pytest
 
 from hero_bench import run_files
 from hero_bench.run_files import atomic_write
+from tests.fresh_cli import exit_code_of_main_with
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
 Usage = namedtuple("Usage", "total used free")
@@ -43,19 +44,10 @@ def test_a_writer_failing_with_room_left_keeps_its_own_error(tmp_path):
 
 
 def test_no_space_is_one_line_with_exit_code_2(monkeypatch, capsys):
-    from hero_bench import cli
-
     def full() -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/toy-hand/hero/seed0/checkpoint.pt")
 
-    cli.app.command("fill-the-disk")(full)
-    try:
-        monkeypatch.setattr(sys, "argv", ["hero-bench", "fill-the-disk"])
-        with pytest.raises(SystemExit) as stop:
-            cli.main()
-    finally:
-        cli.app.registered_commands.pop()
-    assert stop.value.code == 2
+    assert exit_code_of_main_with(full, monkeypatch) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert err.startswith("error: no space left on the device holding /runs/toy-hand/hero/seed0/checkpoint.pt")
     assert "issue the same command again" in err
