@@ -21,9 +21,14 @@ LOCK = ".lock"  # held by the process that works on the run (run_lock)
 STD_NOISE_EVAL = "eval_std_noise"  # evaluation images from N(0, I) noises of a method with its own (HERO)
 
 
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """`write` to a temporary file beside `path`, then rename it over `path` (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
+def atomic_write(path: Path, write: Callable[[Path], Any], shared: bool = False) -> None:
+    """`write` to a temporary file beside `path`, then rename it over `path` (never a half-written file).
+
+    `shared`: several processes may write `path` at once (the grid's table under an --out that grids split by
+    hand share), so each writes its own temporary file; with one name, one process renamed the file another
+    was still writing and the other's rename failed. A run's own files keep one name: one process holds a
+    run (run_lock), and a stopped write's leftover is then overwritten by the next, not left to pile up."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp" if shared else f"{path.name}.tmp")
     try:
         write(tmp)
     except BaseException as e:  # Ctrl-C or a full disk in the middle: no half file left beside the real one

@@ -79,7 +79,7 @@ def collect_results(root: Path) -> pd.DataFrame:
 def write_results_table(root: Path) -> pd.DataFrame:
     """Gather every run's results.csv under `root` into `root`/results.csv (rewritten atomically)."""
     combined = collect_results(root)
-    atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False))
+    atomic_write(Path(root) / RESULTS, lambda p: combined.to_csv(p, index=False), shared=True)
     return combined
 
 

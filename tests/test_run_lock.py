@@ -128,3 +128,27 @@ def test_a_grid_worker_reports_a_busy_run_without_writing_into_its_folder(tmp_pa
         outcome = execute_one(cfg.model_dump(mode="json"), str(tmp_path), resume=False, threads=1)
     assert not outcome.ok and f"is being run by process {os.getpid()}" in outcome.error
     assert not (tmp_path / ERROR_LOG).exists()
+
+
+WRITE_TABLE = """
+import sys
+from pathlib import Path
+from hero_bench.run_folders import write_results_table
+for _ in range(200):
+    write_results_table(Path(sys.argv[1]))
+"""
+
+
+def test_grids_sharing_an_out_folder_write_its_table_without_colliding(tmp_path):
+    """Grids split by hand (`--seed-start`, a task per process) share --out and each rewrites <out>/results.csv at
+    its end; with one temporary name, one process renamed the file the other was writing (FileNotFoundError)."""
+    run = tmp_path / "toy-hand" / "hero" / "seed0"
+    run.mkdir(parents=True)
+    (run / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
+    writers = [subprocess.Popen([sys.executable, "-c", WRITE_TABLE, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]  # fmt: skip
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "toy-hand"]
+    assert (tmp_path / "results.csv").read_text().splitlines()[1].startswith("toy-hand,hero,0,0,0,0.5")
