@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from hero_bench.errors import ConfigError, HeroBenchError, NoRunsError
-from hero_bench.run_files import CONFIG, RESULTS, atomic_write
+from hero_bench.run_files import CHECKPOINT, CONFIG, DONE, RESULTS, atomic_write
 
 if TYPE_CHECKING:
     from hero_bench.config import RunConfig
@@ -70,9 +70,21 @@ def read_results(path: Path) -> pd.DataFrame:
                              "run was made, or remove the run's folder") from e
 
 
+def run_in_progress(folder: Path) -> bool:
+    """A run with a checkpoint and no done.json is still going (another process, or a grid sharing --out) or
+    was stopped and will continue: its last epoch is not its final one, so no table may take it as such."""
+    return (folder / CHECKPOINT).exists() and not (folder / DONE).exists()
+
+
+def runs_in_progress(root: Path) -> list[Path]:
+    return [p.parent for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}")) if run_in_progress(p.parent)]
+
+
 def collect_results(root: Path) -> pd.DataFrame:
-    """All per-run results tables under root (so that separate invocations add up)."""
-    frames = [read_results(p) for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))]
+    """The results tables of the finished runs under root (so that separate invocations add up); runs in
+    progress are left out, as the report leaves them out (their last epoch would pass for a final one)."""
+    files = sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))
+    frames = [read_results(p) for p in files if not run_in_progress(p.parent)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -34,9 +35,15 @@ def test_a_files_method_and_seed_run_and_a_sweep_applies_to_them(tmp_path):
     """End to end: the file's method (not `--method`'s default, hero) and seed (not 0) run, once per swept value."""
     path = settings_file(tmp_path)
     out = tmp_path / "runs"
+    other = out / "toy-hand" / "hero" / "seed9"  # also: another grid's run under the same --out, still going
+    other.mkdir(parents=True)
+    (other / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,9,0,0,0.1\n")
+    (other / "checkpoint.pt").write_bytes(b"")
     r = subprocess.run([*CLI, "run", "--config", str(path), "--sweep", "best_ratio=0,1", "--out", str(out)],
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 run(s) under" in " ".join(r.stdout.split()) and "still in progress" in r.stdout
+    assert set(pd.read_csv(out / "results.csv").seed) == {3}  # the run in progress is left out
     made = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("*/*/seed*/config.json"))
     assert made == ["toy-hand/hero-random-noise+best_ratio=0/seed3", "toy-hand/hero-random-noise+best_ratio=1/seed3"]
     for folder, beta in zip(made, (0.0, 1.0), strict=True):

@@ -261,3 +261,19 @@ def test_run_and_report_share_the_default_target():
     assert defaults == {"run": cli.DEFAULT_TARGET, "report": cli.DEFAULT_TARGET}
     assert inspect.signature(build_report).parameters["target"].default == cli.DEFAULT_TARGET
     assert inspect.signature(summarise).parameters["target"].default == cli.DEFAULT_TARGET
+
+
+def test_the_grid_table_leaves_out_runs_in_progress(tmp_path):
+    """<out>/results.csv and the printed summary hold finished runs only: a run with a checkpoint and no done.json
+    (another grid's under the same --out, or one stopped earlier) would pass its last epoch off as its final one."""
+    from hero_bench.run_folders import runs_in_progress, write_results_table
+
+    header = "task,method,seed,epoch,feedback_used,success_rate\n"
+    for seed, state in ((0, "done.json"), (1, "checkpoint.pt")):
+        run = tmp_path / "toy-hand" / "hero" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "results.csv").write_text(header + f"toy-hand,hero,{seed},0,0,0.5\n")
+        (run / state).write_text("{}")
+    assert list(write_results_table(tmp_path).seed) == [0]
+    assert list(pd.read_csv(tmp_path / "results.csv").seed) == [0]
+    assert runs_in_progress(tmp_path) == [tmp_path / "toy-hand" / "hero" / "seed1"]

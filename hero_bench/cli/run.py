@@ -137,7 +137,7 @@ def run_cmd(
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
     import shlex
 
-    from hero_bench.run_folders import collect_results, run_dir_for, runs_under
+    from hero_bench.run_folders import collect_results, run_dir_for, runs_in_progress, runs_under
 
     if not 0 < target <= 1:
         fail(f"--target is a success rate in (0, 1], got {target}")  # before the runs, not in their summary
@@ -202,6 +202,9 @@ def run_cmd(
     with _interrupted_runs_kept(out):
         run_many(cfgs, out)
     print_summary(collect_results(out), target, f"results in {out}")
+    if busy := runs_in_progress(out):
+        console.print(f"left out of this table and of {out / 'results.csv'}: {len(busy)} run(s) under {out} still in "
+                      f"progress (a checkpoint and no done.json), e.g. {busy[0]}", highlight=False, soft_wrap=True)
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
 
 

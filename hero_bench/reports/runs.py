@@ -18,8 +18,8 @@ from PIL import Image
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics.lora_only import lora_only_rows
-from hero_bench.run_files import CHECKPOINT, DONE, STD_NOISE_EVAL
-from hero_bench.run_folders import read_results, read_run_json
+from hero_bench.run_files import STD_NOISE_EVAL
+from hero_bench.run_folders import read_results, read_run_json, run_in_progress
 
 RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
 
@@ -151,12 +151,6 @@ def _lora_only_runs(runs: list[Run]) -> list[Run]:
     return out
 
 
-def _in_progress(folder: Path) -> bool:
-    """A run with a checkpoint and no done.json is still running (or was stopped and will resume): its last
-    epoch is not its final one, so a comparison of final success must not take it as such."""
-    return (folder / CHECKPOINT).exists() and not (folder / DONE).exists()
-
-
 def results_files(path: str | Path) -> list[Path]:
     """The results.csv files under a run root or run folder (or the file itself); HeroBenchError if none.
     Light on purpose: `hero-bench report` calls it before importing what builds the report."""
@@ -179,7 +173,7 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
         with_config = [f for f in found if (f.parent / "config.json").exists()]
         for f in with_config:
             folder = f.parent.resolve()
-            if _in_progress(folder):
+            if run_in_progress(folder):
                 if folder not in in_progress:
                     in_progress.append(folder)
                 continue
