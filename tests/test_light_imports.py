@@ -76,6 +76,8 @@ REFUSALS = [
      "no final weights"),  # it sampled the base model under the run's name
     (["report", "{tmp}/nowhere"], "run folder {tmp}/nowhere does not exist"),
     (["report", "{empty}"], "no results.csv under"),
+    (["run", "--task", "toy-hand", "--method", "hero", "--out", "{tmp}/damaged"],
+     "{tmp}/damaged/toy-hand/hero/seed0/config.json: not valid JSON"),
     (["report", "{tmp}/in-progress", "--out", "{tmp}/report-of-nothing"], "no finished runs with results found under "
      "{tmp}/in-progress (1 still in progress, with a checkpoint and no done.json"),
     (["bench", "--preset", "paper,nope"], "unknown --preset nope"),
@@ -153,6 +155,9 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     partial = tmp_path / "partial"  # a pipeline copied without its UNet
     partial.mkdir()
     (partial / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"], "vae": null}')
+    damaged = tmp_path / "damaged" / "toy-hand" / "hero" / "seed0"  # a copy cut short
+    damaged.mkdir(parents=True)
+    (damaged / "config.json").write_text('{"task": "toy-')
     busy = tmp_path / "in-progress" / "toy-hand" / "hero" / "seed0"  # stopped after epoch 0, or still going
     busy.mkdir(parents=True)
     (busy / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")

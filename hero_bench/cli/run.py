@@ -145,7 +145,7 @@ def run_cmd(
     if resume is not None:
         runs = runs_under(resume)
         if not on_ray or address is None:
-            _check_none_busy([folder for _, folder in runs])
+            _check_run_folders([folder for _, folder in runs])
     if resume is not None and on_ray:
         run_on_ray(runs, resume, True, address, run_cpus, run_gpus, target)
         return
@@ -191,7 +191,7 @@ def run_cmd(
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
-        _check_none_busy([run_dir_for(out, c) for c in cfgs])
+        _check_run_folders([run_dir_for(out, c) for c in cfgs])
         if not on_ray:  # Ray refuses a person's oracle or judge on its own
             check_human_ports(cfgs)
     if on_ray:
@@ -208,13 +208,16 @@ def run_cmd(
     console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
 
 
-def _check_none_busy(folders: list[Path]) -> None:
-    """A run that another process is working on is refused now, in a second, not once torch and the model
-    have loaded (or, on Ray, as a failed run at the end)."""
-    from hero_bench.run_files import check_not_busy
+def _check_run_folders(folders: list[Path]) -> None:
+    """A run that another process is working on, or a run folder whose config.json is damaged, is refused now,
+    in a second, not once torch and the model have loaded (or, on Ray, as a failed run at the end)."""
+    from hero_bench.run_files import CONFIG, check_not_busy
+    from hero_bench.run_folders import read_run_json
 
     for folder in folders:
         check_not_busy(folder)
+        if (folder / CONFIG).exists():  # the run loop reads it first thing (may the run be reused or resumed?)
+            read_run_json(folder / CONFIG)
 
 
 @contextmanager
