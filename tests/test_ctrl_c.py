@@ -69,3 +69,18 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary_one(tm
         atomic_write(path, write_then_stop)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_sigterm_in_a_local_grid_exits_143_with_the_same_line(tmp_path, capsys):
+    """What a scheduler sends before SIGKILL stops the run the way Ctrl-C does (it ended it without a word and
+    could leave a half-written checkpoint.pt.tmp); the previous SIGTERM handler is back afterwards."""
+    from hero_bench.cli.run import _interrupted_runs_kept
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        with _interrupted_runs_kept(tmp_path):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises at the next bytecode
+    assert stop.value.code == 143
+    assert " ".join(capsys.readouterr().err.split()).startswith(f"terminated (SIGTERM): finished runs under {tmp_path}")
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -220,16 +220,31 @@ def _check_run_folders(folders: list[Path]) -> None:
             read_run_json(folder / CONFIG)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what a scheduler such as Slurm or Kubernetes sends before SIGKILL), raised like Ctrl-C so that the
+    run in progress stops the same way: a checkpoint being written is dropped whole, the last one kept."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 @contextmanager
 def _interrupted_runs_kept(root: Path) -> Iterator[None]:
-    """Ctrl-C during a local grid: say what is kept and how to go on, exit 130 (it exited 0, as if the grid
-    had finished). The interrupted run's last checkpoint is whole (written atomically)."""
+    """Ctrl-C (or SIGTERM) during a local grid: say what is kept and how to go on, exit 130 (143 for SIGTERM).
+    It exited 0 on Ctrl-C, as if the grid had finished, and SIGTERM ended it without a word."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted"
         err_console.print(
-            f"interrupted: finished runs under {root} are kept, and the unfinished one continues from its last "
+            f"{how}: finished runs under {root} are kept, and the unfinished one continues from its last "
             "checkpoint when the same command is issued again",
             highlight=False, markup=False, soft_wrap=True,
         )
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, _Terminated) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
