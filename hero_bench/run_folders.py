@@ -76,15 +76,19 @@ def run_in_progress(folder: Path) -> bool:
     return (folder / CHECKPOINT).exists() and not (folder / DONE).exists()
 
 
+def _results_files(root: Path) -> list[Path]:
+    """Every run's results.csv under a runs root (<root>/<task>/<method>/seed<k>/)."""
+    return sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))
+
+
 def runs_in_progress(root: Path) -> list[Path]:
-    return [p.parent for p in sorted(Path(root).glob(f"*/*/seed*/{RESULTS}")) if run_in_progress(p.parent)]
+    return [p.parent for p in _results_files(root) if run_in_progress(p.parent)]
 
 
 def collect_results(root: Path) -> pd.DataFrame:
     """The results tables of the finished runs under root (so that separate invocations add up); runs in
     progress are left out, as the report leaves them out (their last epoch would pass for a final one)."""
-    files = sorted(Path(root).glob(f"*/*/seed*/{RESULTS}"))
-    frames = [read_results(p) for p in files if not run_in_progress(p.parent)]
+    frames = [read_results(p) for p in _results_files(root) if not run_in_progress(p.parent)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
