@@ -54,7 +54,7 @@ class RegressSettings:
     ddpo: tuple[tuple[str, Any], ...] = ()
     """DDPO settings that differ from the defaults, as (field, value) pairs (e.g. a larger probe)."""
 
-    def configs(self, seeds: Sequence[int] | None = None) -> list[RunConfig]:
+    def configs(self, seeds: Sequence[int] | None = None, lora_only: bool = True) -> list[RunConfig]:
         return [
             build_run_config(
                 task,
@@ -65,6 +65,7 @@ class RegressSettings:
                 eval_n=self.eval_n,
                 steps=self.steps,
                 ddpo=dict(self.ddpo),
+                eval_std_noise=lora_only,
                 command="hero-bench regress",
             )
             for seed in (self.seeds if seeds is None else seeds)
@@ -90,19 +91,23 @@ def run_curves(
     root: Path | None = None,
     progress: bool = False,
     fault: str | None = None,
+    lora_only: bool = True,
 ) -> pd.DataFrame:
     """Run the comparison with the library's run loop (in `root`, or a temporary folder) and return the
     tidy curve table (CURVE_COLUMNS), HERO's LoRA-only evaluation (N(0, I) noises) as a method of its own.
     Finished runs with identical settings in `root` are reused. `fault` names a deliberate break
-    (`hero_bench.regress_faults`); its runs go to their own subfolder, never reused as healthy ones."""
+    (`hero_bench.regress_faults`); its runs go to their own subfolder, never reused as healthy ones.
+    `lora_only=False` skips that second evaluation (half of a HERO run's sampling) where no LoRA-only curve
+    is looked at; the other curves stay the same (tests/test_regress.py)."""
     from hero_bench.regress_faults import inject
     from hero_bench.runs import run_many
 
     broken = inject(fault) if fault else nullcontext()
     with _one_thread(), tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp, broken:
         where = Path(root) if root is not None else Path(tmp)
-        table = run_many(settings.configs(seeds), where / f"fault-{fault}" if fault else where, progress=progress)
-    table = with_lora_only_rows(table)
+        folder = where / f"fault-{fault}" if fault else where
+        table = run_many(settings.configs(seeds, lora_only), folder, progress=progress)
+    table = with_lora_only_rows(table) if lora_only else table
     table[regress_lora.LORA_CHANGE] = regress_lora.lora_change_column(table, table["method"].str.endswith(LORA_ONLY))
     return table[CURVE_COLUMNS].sort_values(["task", "method", "seed", "epoch"], ignore_index=True)
 
