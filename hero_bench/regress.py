@@ -106,7 +106,8 @@ def run_curves(
     with _one_thread(), tempfile.TemporaryDirectory(prefix="hero-bench-regress-") as tmp, broken:
         where = Path(root) if root is not None else Path(tmp)
         folder = where / f"fault-{fault}" if fault else where
-        table = run_many(settings.configs(seeds, lora_only), folder, progress=progress)
+        # a temporary folder goes with the run: no checkpoint to resume from (about 1 s an epoch for HERO)
+        table = run_many(settings.configs(seeds, lora_only), folder, progress=progress, resumable=root is not None)
     table = with_lora_only_rows(table) if lora_only else table
     table[regress_lora.LORA_CHANGE] = regress_lora.lora_change_column(table, table["method"].str.endswith(LORA_ONLY))
     return table[CURVE_COLUMNS].sort_values(["task", "method", "seed", "epoch"], ignore_index=True)

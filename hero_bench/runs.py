@@ -80,10 +80,9 @@ def with_method_overrides(cfg: RunConfig) -> RunConfig:
 class Run:
     """One (task, method, seed) run in its folder; `execute()` runs or resumes it to the end."""
 
-    def __init__(self, cfg: RunConfig, folder: Path, progress: bool = True) -> None:
-        self.cfg = cfg
-        self.folder = Path(folder)
-        self.progress = progress
+    def __init__(self, cfg: RunConfig, folder: Path, progress: bool = True, resumable: bool = True) -> None:
+        """`resumable=False` writes no checkpoint: for a folder that will not outlive the run (a temporary one)."""
+        self.cfg, self.folder, self.progress, self.resumable = cfg, Path(folder), progress, resumable
         self.task = load_task(cfg.task)
         self.cfg = cfg = with_method_overrides(cfg)
         self.method: Method = METHODS.create(cfg.method)
@@ -141,7 +140,8 @@ class Run:
     def _checkpoint(self) -> None:
         """Everything to continue exactly from the end of `self.epoch`, written atomically, then the
         human-readable tables rebuilt from it (so they never disagree with the checkpoint)."""
-        stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: save_live(self._state, p))
+        if self.resumable:
+            stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: save_live(self._state, p))
         _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(with_stage_times(self.rows)).to_csv(p, index=False))
 
     def _truncate_feedback_log(self) -> None:
@@ -367,6 +367,7 @@ def run_one(
     resume: bool = False,
     progress: bool = True,
     note: Callable[[str], None] | None = print,
+    resumable: bool = True,
 ) -> pd.DataFrame:
     """Run one config in `folder`, or reuse its finished run with identical settings, or continue its
     interrupted one from the checkpoint; `note` hears which of the last two happened. Every executor
@@ -380,14 +381,16 @@ def run_one(
     again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))
     if again and note is not None and not resume:
         note(f"resuming the interrupted run {folder} (same settings)")
-    return Run(cfg, folder, progress=progress).execute(resume=again)
+    return Run(cfg, folder, progress=progress, resumable=resumable).execute(resume=again)
 
 
-def run_many(cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True) -> pd.DataFrame:
+def run_many(
+    cfgs: list[RunConfig], root: Path, resume: bool = False, progress: bool = True, resumable: bool = True
+) -> pd.DataFrame:
     """Run every config into its folder under `root`; returns and writes the combined results table.
     A finished run with identical settings is reused, not repeated."""
     say = print if progress else None
-    tables = [run_one(cfg, run_dir_for(root, cfg), resume, progress, say) for cfg in cfgs]
+    tables = [run_one(cfg, run_dir_for(root, cfg), resume, progress, say, resumable) for cfg in cfgs]
     table = pd.concat(tables, ignore_index=True)
     write_results_table(root)
     return table

@@ -214,12 +214,14 @@ def test_the_ci_run_matches_the_committed_reference(current):
 
 
 @pytest.mark.regress
-def test_same_seed_gives_the_same_numbers():
-    """The check's premise, on a shorter run of the same code path (HERO's LoRA-only curve included)."""
+def test_same_seed_gives_the_same_numbers(tmp_path):
+    """The check's premise, on a shorter run of the same code path (HERO's LoRA-only curve included). The
+    first run, in a temporary folder, writes no checkpoint; the second, in a kept one, writes one every epoch."""
     short = dataclasses.replace(SETTINGS, budget=16, batch=8, methods=("hero",), steps=10, eval_n=8)  # 2 epochs
     first = regress.run_curves(short)
     assert lora_only_label("hero") in set(first.method)
-    pd.testing.assert_frame_equal(regress.run_curves(short), first)
+    pd.testing.assert_frame_equal(regress.run_curves(short, root=tmp_path), first)
+    assert "time_checkpoint_s" in pd.read_csv(next(tmp_path.rglob("hero/seed0/results.csv"))).columns
     # the fault tests below skip the LoRA-only evaluation: it must leave HERO's own curve as it was
     without = regress.run_curves(short, lora_only=False)
     assert lora_only_label("hero") not in set(without.method)
