@@ -78,10 +78,10 @@ def with_method_overrides(cfg: RunConfig) -> RunConfig:
 
 
 class Run:
-    """One (task, method, seed) run in its folder; `execute()` runs or resumes it to the end."""
+    """One (task, method, seed) run in its folder; `execute()` runs or resumes it to the end.
+    `resumable=False` writes no checkpoint: for a folder that will not outlive the run (a temporary one)."""
 
     def __init__(self, cfg: RunConfig, folder: Path, progress: bool = True, resumable: bool = True) -> None:
-        """`resumable=False` writes no checkpoint: for a folder that will not outlive the run (a temporary one)."""
         self.cfg, self.folder, self.progress, self.resumable = cfg, Path(folder), progress, resumable
         self.task = load_task(cfg.task)
         self.cfg = cfg = with_method_overrides(cfg)
@@ -251,20 +251,16 @@ class Run:
     def _log_feedback(self, epoch: int, images: list[Image.Image], prompts: list[str], fb: Feedback) -> None:
         with open(self.folder / FEEDBACK_LOG, "a") as f:
             for i, (img, p) in enumerate(zip(images, prompts, strict=False)):
-                f.write(
-                    json.dumps(
-                        {
-                            "epoch": epoch,
-                            "index": i,
-                            "prompt": p,
-                            "good": fb.good[i],
-                            "best": fb.best == i,
-                            "image_sha1": _image_hash(img),
-                            "oracle": self.cfg.oracle,
-                        }
-                    )
-                    + "\n"
-                )
+                label = {
+                    "epoch": epoch,
+                    "index": i,
+                    "prompt": p,
+                    "good": fb.good[i],
+                    "best": fb.best == i,
+                    "image_sha1": _image_hash(img),
+                    "oracle": self.cfg.oracle,
+                }
+                f.write(json.dumps(label) + "\n")
 
     def _grid_dir(self) -> Path:
         d = self.folder / "grids"
