@@ -136,7 +136,7 @@ def check_method_options(method: str, options: Mapping[str, Any] | None, shared:
         parse_options(OPTIONS_OF[method], options, method)
         return
     own = method_section(options, method)
-    named = bool(options) and method in options  # {method: {...}}: meant for this method, not shared
+    named = options is not None and method in options  # {method: {...}}: meant for this method, not shared
     if own and (named or not shared):
         raise ConfigError(
             None, "method_options", f"{method} takes no method options (got {', '.join(map(str, own))})",
