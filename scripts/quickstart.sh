@@ -4,15 +4,7 @@
 # (same seed, budget and judge; a CPU-sized budget), and the comparison report built from those runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-# uv: the same pinned packages as pip, in about a third of the time (scripts/test.sh says why
-# bytecode is compiled at install).
-# Whatever uv cannot do (not installable, no index it can reach) falls back to pip with pip's own settings.
-if ! { .venv/bin/pip install -q 'uv>=0.9' \
-        && .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python -e .; }; then
-    echo "warning: uv could not install the project; installing with pip (slower)" >&2
-    .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e .
-fi
+bash scripts/install-venv.sh .
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 OUT=${OUT:-out/quickstart}
 .venv/bin/hero-bench generate --task toy-black-cat --n 16 --seed 0 --out "$OUT/generated"
