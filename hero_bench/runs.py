@@ -38,6 +38,7 @@ from hero_bench.model_identity import check_same_model, recorded_model, same_mod
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
+from hero_bench.oracles.human.oracle import judge_page_port
 from hero_bench.run_files import (
     CHECKPOINT,
     CONFIG,
@@ -98,7 +99,7 @@ class Run:
                               "budget": cfg.budget, **oracle_options}  # fmt: skip
         if cfg.judge == "human":
             judge_options = {"store": str(Path(folder) / "human_judge_labels.sqlite"), "run_id": f"{run_id}/judge",
-                             **({"port": 0} if cfg.oracle == "human" else {}), **judge_options}  # fmt: skip
+                             "port": judge_page_port(cfg.oracle), **judge_options}  # fmt: skip
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
         self.judge: Oracle = ORACLES.create(cfg.judge, **judge_options)
         self.settings = SamplingSettings(

@@ -205,7 +205,7 @@ def check_endpoints(cfgs: list[RunConfig]) -> None:
 def check_human_ports(cfgs: list[RunConfig]) -> None:
     """A labelling page's port that another program holds is refused before torch loads; the page itself starts
     only at the first batch that needs a person, after the model has loaded and epoch 0 was evaluated."""
-    from hero_bench.oracles.human.oracle import DEFAULT_PORT
+    from hero_bench.oracles.human.oracle import DEFAULT_PORT, judge_page_port
     from hero_bench.oracles.human.serve import LOOPBACK, ServerStartError, bind_socket
 
     seen: set[tuple[str, int]] = set()
@@ -214,7 +214,7 @@ def check_human_ports(cfgs: list[RunConfig]) -> None:
         for role, name, options in roles:
             if name != "human":
                 continue
-            default = 0 if role == "judge" and cfg.oracle == "human" else DEFAULT_PORT  # as the run loop does
+            default = judge_page_port(cfg.oracle) if role == "judge" else DEFAULT_PORT  # as the run loop has it
             where = (str(options.get("host", LOOPBACK)), int(options.get("port", default)))
             if where[1] == 0 or where in seen:
                 continue

@@ -30,6 +30,12 @@ DEFAULT_STORE = Path("runs") / "human_labels.sqlite"
 DEFAULT_PORT = 8765
 
 
+def judge_page_port(oracle: str) -> int:
+    """The port of a run's labelling page for a person who judges, unless the options name one: any free port
+    (0) when a person also gives the feedback, whose page holds DEFAULT_PORT."""
+    return 0 if oracle == "human" else DEFAULT_PORT
+
+
 class HumanTimeoutError(HeroBenchError):
     """Nobody labelled the batch in time. Labels given so far are stored; resuming asks only for the rest."""
 
