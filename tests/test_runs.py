@@ -277,3 +277,20 @@ def test_the_grid_table_leaves_out_runs_in_progress(tmp_path):
     assert list(write_results_table(tmp_path).seed) == [0]
     assert list(pd.read_csv(tmp_path / "results.csv").seed) == [0]
     assert runs_in_progress(tmp_path) == [tmp_path / "toy-hand" / "hero" / "seed1"]
+
+
+def test_a_run_that_is_not_resumable_writes_no_checkpoint(tmp_path, monkeypatch):
+    """`resumable=False` (the regression check's runs in a temporary folder) saves no checkpoint at any epoch,
+    while its results table is written as usual; a resumable run saves one at every epoch."""
+    import hero_bench.runs as runs
+
+    saved: list[Path] = []
+    real_save = runs.save_live
+    monkeypatch.setattr(runs, "save_live", lambda state, path: (saved.append(Path(path)), real_save(state, path)))
+    cfg = _cfg("sd-enhanced")
+    Run(cfg, tmp_path / "kept", progress=False).execute()
+    assert saved, "a resumable run saved no checkpoint"
+    saved.clear()
+    Run(cfg, tmp_path / "temporary", progress=False, resumable=False).execute()
+    assert saved == [] and not (tmp_path / "temporary" / CHECKPOINT).exists()
+    assert (tmp_path / "temporary" / "results.csv").exists() and (tmp_path / "temporary" / "done.json").exists()
