@@ -101,6 +101,39 @@ def test_one_update_moves_the_policy_towards_the_preferred_trajectory(fresh_tiny
     assert (margin > 0) if preferred == 0 else (margin < 0), margin
 
 
+def _script(name: str):
+    """A module of scripts/ (file names with dashes), for the diagnostics documented in docs/."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / name
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_log_ratio_diagnostic_splits_the_trainers_log_ratio(fresh_tiny_pipe):
+    """docs/baselines.md reads stat_accuracy through scripts/d3po-logratio-terms.py: its drift and alignment
+    terms must add up to the log-ratio the trainer computes, and the drift must be the non-negative part."""
+    terms = _script("d3po-logratio-terms.py")
+    pipe = fresh_tiny_pipe
+    attach_lora(pipe, rank=2, init_seed=0)
+    traj = _pair_trajectory(pipe)
+    trainer = D3POTrainer(pipe, D3POOptions(learning_rate=1e-3), seed=0)
+    trainer.update(traj, preference_pairs(Feedback(good=[True, False], best=0), group_size=2))
+    images = torch.tensor([0, 1])
+    drift, align = terms.log_ratio_terms(pipe, traj, images)
+    samples, steps = images.repeat(STEPS), torch.arange(STEPS).repeat_interleave(2)
+    with torch.no_grad():
+        new = transition_log_probs(pipe, traj, samples, steps)
+        with lora_disabled(pipe):
+            ref = transition_log_probs(pipe, traj, samples, steps)
+    log_ratio = (new - ref).reshape(STEPS, 2).T
+    assert torch.allclose(drift + align, log_ratio, rtol=1e-3, atol=1e-6)
+    assert (drift >= 0).all() and drift.abs().sum() > 0 and align.abs().sum() > 0
+
+
 def _ctx(pipe, **options):
     cfg = build_run_config("toy-hand", "d3po-style", method_options=options, budget=8, batch=4, steps=STEPS,
                            ddpo={"k_steps": 2})
