@@ -96,6 +96,8 @@ def test_one_update_moves_the_policy_towards_the_preferred_trajectory(fresh_tiny
     assert idle["pairs"] == 0 and idle["lora_delta_norm"] == 0 and idle["lora_norm"] > 0
     stats = trainer.update(traj, pairs)
     assert stats["pairs"] == 1 and stats["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert stats["kl_preferred"] == pytest.approx(0, abs=1e-6), "the untrained adapter is the reference"
+    assert stats["kl_dispreferred"] == pytest.approx(0, abs=1e-6)
     assert stats["lora_delta_norm"] > 0  # the report's diagnostics read how far the LoRA moved
     margin = _log_ratio_margin(pipe, traj)
     assert (margin > 0) if preferred == 0 else (margin < 0), margin
@@ -132,6 +134,26 @@ def test_the_log_ratio_diagnostic_splits_the_trainers_log_ratio(fresh_tiny_pipe)
     log_ratio = (new - ref).reshape(STEPS, 2).T
     assert torch.allclose(drift + align, log_ratio, rtol=1e-3, atol=1e-6)
     assert (drift >= 0).all() and drift.abs().sum() > 0 and align.abs().sum() > 0
+
+
+def test_kl_to_the_reference_is_the_mean_log_ratio_of_the_policys_own_samples(fresh_tiny_pipe):
+    """kl_preferred / kl_dispreferred, read from the sampler's log-probs, equal the log-ratio that the
+    trainer's own arithmetic gives on those transitions, per side of the pairs."""
+    pipe = fresh_tiny_pipe
+    attach_lora(pipe, rank=2, init_seed=0)
+    trainer = D3POTrainer(pipe, D3POOptions(learning_rate=1e-2), seed=0)
+    trainer.update(_pair_trajectory(pipe), [(0, 1)])
+    traj = _pair_trajectory(pipe)  # sampled by the trained policy
+    samples, steps = torch.tensor([0, 1] * STEPS), torch.arange(STEPS).repeat_interleave(2)
+    with torch.no_grad():
+        new = transition_log_probs(pipe, traj, samples, steps)
+        with lora_disabled(pipe):
+            ref = transition_log_probs(pipe, traj, samples, steps)
+    per_image = (new - ref).reshape(STEPS, 2).mean(dim=0)
+    assert per_image.abs().min() > 1e-5, "the trained policy differs from the reference on both images"
+    stats = trainer.update(traj, [(1, 0)])
+    assert stats["kl_preferred"] == pytest.approx(float(per_image[1]), rel=1e-3, abs=1e-7)
+    assert stats["kl_dispreferred"] == pytest.approx(float(per_image[0]), rel=1e-3, abs=1e-7)
 
 
 def _ctx(pipe, **options):

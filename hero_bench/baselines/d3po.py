@@ -169,6 +169,7 @@ class D3POTrainer:
         involved = torch.unique(pair_t)
         ref = torch.full(traj.log_probs.shape, float("nan"))
         ref[involved[:, None], candidates[None, :]] = self.reference_log_probs(traj, involved, candidates)
+        kl = self._kl_to_reference(traj, pair_t, candidates, ref)
         k = max(1, int(len(candidates) * o.timestep_fraction))
         rows: list[Tensor] = []  # per (minibatch, step): loss, margin, accuracy, clipfrac
         norms: list[float] = []
@@ -188,8 +189,19 @@ class D3POTrainer:
         means = torch.stack(rows).mean(dim=0).tolist()
         stats = dict(zip(("loss", "margin", "accuracy", "clipfrac"), means, strict=True))
         stats.update(pairs=float(len(pair_t)), steps_per_pair=float(k), grad_norm=sum(norms) / len(norms),
-                     optimizer_steps=float(self.opt.steps), **self.opt.lora_norms())
+                     optimizer_steps=float(self.opt.steps), **kl, **self.opt.lora_norms())
         return stats
+
+    @staticmethod
+    def _kl_to_reference(traj: Trajectory, pair_t: Tensor, steps: Tensor, ref: Tensor) -> dict[str, float]:
+        """The policy's KL to the reference on the states of the pairs' preferred and dispreferred images,
+        per latent dimension and averaged over steps: the mean log-ratio of the policy's own samples, read
+        from the sampler's log-probs (no UNet pass). `accuracy` is the sign of a log-ratio margin, and these
+        say how much of it is the policy having moved more on one side's states (docs/baselines.md)."""
+        sampled = traj.log_probs.detach().cpu()[:, steps] / math.prod(traj.latents.shape[2:])
+        log_ratio = (sampled - ref[:, steps]).mean(dim=1)
+        return {"kl_preferred": float(log_ratio[pair_t[:, 0]].mean()),
+                "kl_dispreferred": float(log_ratio[pair_t[:, 1]].mean())}
 
     def _accumulate(
         self, traj: Trajectory, units: list[tuple[Tensor, int]], ref: Tensor, scale: float
