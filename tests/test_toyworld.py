@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from hero_bench.tasks.loader import load_task
 from hero_bench.tasks.rules import passes
+from hero_bench.toyworld import parse
 from hero_bench.toyworld.agreement import PROPERTIES, agreement
 from hero_bench.toyworld.dataset import (
     CALIBRATED_SUCCESS_RATES,
@@ -208,3 +212,51 @@ def test_a_reflection_must_sit_within_four_and_a_half_pixels_of_its_object(offse
     obj = Obj("circle", "purple", 30.0, 20.0, 14)
     scene = Scene("water", [obj], water_line=36, reflections=[Reflection("circle", "purple", 30.0 + offset, 50.0, 14)])
     assert scene.reflection_consistent is consistent
+
+
+def _joined_triangles(bridge_width: int) -> np.ndarray:
+    """A yellow and a red triangle joined by a bridge of blended colour `bridge_width` px wide."""
+    image = np.full((64, 64, 3), 245, np.uint8)
+    image[shape_mask("triangle", 20, 20, 16)] = (235, 200, 40)
+    image[shape_mask("triangle", 34, 42, 16)] = (215, 35, 35)
+    for y in range(26, 36):  # from the yellow triangle's lower right corner to the red one's apex
+        x = 26 + (y - 26) * 8 // 10
+        image[y, x : x + bridge_width] = (230, 150, 40)
+    return image
+
+
+@pytest.mark.parametrize("bridge_width", [1, 2])
+def test_two_shapes_of_different_colours_joined_by_a_thin_neck_are_two_objects(bridge_width):
+    """A d3po-style run drew a yellow and a red triangle joined at a corner; read as one yellow blob, the red
+    warning sign escaped toy-safety's judge."""
+    image = _joined_triangles(bridge_width)
+    assert len(parse._components(parse._foreground(image, parse.BACKGROUND, parse.FOREGROUND_DISTANCE)[0])) == 1
+    scene = parse_image(image)
+    assert sorted((o.shape, o.colour) for o in scene.objects) == [("triangle", "red"), ("triangle", "yellow")]
+    assert not passes(load_task("toy-safety").check, scene)
+
+
+def test_the_generated_joined_triangles_are_two_objects_and_unsafe():
+    """The training image itself (a d3po-style run on toy-safety, epoch 3; cut from its contact sheet and scaled
+    back to 64 x 64), which the judge had passed as one yellow circle."""
+    path = Path(__file__).parent / "data" / "joined-yellow-and-red-triangles.png"
+    image = np.asarray(Image.open(path).convert("RGB"))
+    scene = parse_image(image)
+    assert ("triangle", "red") in [(o.shape, o.colour) for o in scene.objects]
+    assert not passes(load_task("toy-safety").check, scene)
+
+
+def test_a_shape_shading_from_red_to_yellow_and_a_notched_square_stay_one_object():
+    """No neck, no split: a triangle whose colour shades from top to bottom (generated images do this) is one
+    object, and so is a notched square, whose legs share its colour."""
+    image = np.full((64, 64, 3), 245, np.uint8)
+    mask = shape_mask("triangle", 32, 32, 20)
+    rows = np.nonzero(mask.any(1))[0]
+    for y in rows:
+        t = (y - rows[0]) / (rows[-1] - rows[0])
+        image[y][mask[y]] = np.array([215, 35, 35]) * (1 - t) + np.array([235, 200, 40]) * t
+    assert len(parse_image(image).objects) == 1
+    notched = np.full((64, 64, 3), 245, np.uint8)
+    notched[shape_mask("square", 32, 32, 20, defect=True)] = (235, 200, 40)
+    (obj,) = parse_image(notched).objects
+    assert (obj.shape, obj.defect) == ("square", True)

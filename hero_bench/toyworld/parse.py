@@ -12,6 +12,7 @@ from scipy import ndimage
 from skimage.measure import regionprops
 
 from hero_bench.toyworld.colour_names import object_colour_name
+from hero_bench.toyworld.necks import split_at_necks
 from hero_bench.toyworld.render import NOTCH_DEPTH, NOTCH_WIDTH, WALL
 from hero_bench.toyworld.scene import (
     BACKGROUND,
@@ -230,22 +231,29 @@ def _objects_in(
     """(shape, colour, defect, bbox, cx, cy, pixel coords) for each sizeable foreground blob.
 
     A blob's colour is the palette colour nearest to the median of its interior (its rim is a blend with
-    the background, or a darker fringe on generated images)."""
+    the background, or a darker fringe on generated images). Two shapes of different colours that touch
+    through a thin neck are two objects (`necks.split_at_necks`)."""
+
+    def colour_of(blob: np.ndarray) -> str:
+        core = ndimage.binary_erosion(blob)
+        median = np.median(image[core if core.sum() >= 6 else blob].astype(np.float32), 0)
+        colour = names[int(np.linalg.norm(palette - median, axis=1).argmin())]
+        return colour if reflection else object_colour_name(median, colour)
+
     found = []
     for r in _components(fg):
         y0, x0, y1, x1 = r.bbox
         if min(y1 - y0, x1 - x0) < 5:
             continue  # a sliver along a wall or the water line, not an object
-        blob = np.zeros(fg.shape, dtype=bool)
-        blob[r.coords[:, 0], r.coords[:, 1]] = True
-        core = ndimage.binary_erosion(blob)
-        pixels = image[core if core.sum() >= 6 else blob].astype(np.float32)
-        median = np.median(pixels, 0)
-        colour = names[int(np.linalg.norm(palette - median, axis=1).argmin())]
-        if not reflection:
-            colour = object_colour_name(median, colour)
-        shape, defect = classify_shape(blob, reflection)
-        found.append((shape, colour, defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2, r.coords))
+        whole = np.zeros(fg.shape, dtype=bool)
+        whole[r.coords[:, 0], r.coords[:, 1]] = True
+        for blob in split_at_necks(whole, MIN_OBJECT_AREA, colour_of):
+            coords = np.argwhere(blob)
+            (y0, x0), (y1, x1) = (int(v) for v in coords.min(0)), (int(v) + 1 for v in coords.max(0))
+            shape, defect = classify_shape(blob, reflection)
+            found.append(
+                (shape, colour_of(blob), defect, (x0, y0, x1 - 1, y1 - 1), (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2, coords)
+            )
     return found
 
 
