@@ -22,7 +22,7 @@ def main(pattern: str) -> None:
     changed = 0
     for f in files:
         image = np.asarray(Image.open(f).convert("RGB"))
-        parse.split_at_necks = lambda blob, min_area, colour_of: [blob]
+        parse.split_at_necks = lambda blob, min_area: [blob]
         before = parse.parse_image(image)
         parse.split_at_necks = split
         after = parse.parse_image(image)

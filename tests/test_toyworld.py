@@ -214,35 +214,38 @@ def test_a_reflection_must_sit_within_four_and_a_half_pixels_of_its_object(offse
     assert scene.reflection_consistent is consistent
 
 
-def _joined_triangles(bridge_width: int) -> np.ndarray:
-    """A yellow and a red triangle joined by a bridge of blended colour `bridge_width` px wide."""
+def _joined_triangles(bridge_width: int, upper: tuple[int, int, int]) -> np.ndarray:
+    """A triangle of colour `upper` and a red one joined by a bridge of blended colour `bridge_width` px wide."""
     image = np.full((64, 64, 3), 245, np.uint8)
-    image[shape_mask("triangle", 20, 20, 16)] = (235, 200, 40)
+    image[shape_mask("triangle", 20, 20, 16)] = upper
     image[shape_mask("triangle", 34, 42, 16)] = (215, 35, 35)
-    for y in range(26, 36):  # from the yellow triangle's lower right corner to the red one's apex
+    for y in range(26, 36):  # from the upper triangle's lower right corner to the red one's apex
         x = 26 + (y - 26) * 8 // 10
-        image[y, x : x + bridge_width] = (230, 150, 40)
+        image[y, x : x + bridge_width] = (230, 120, 40)
     return image
 
 
 @pytest.mark.parametrize("bridge_width", [1, 2])
-def test_two_shapes_of_different_colours_joined_by_a_thin_neck_are_two_objects(bridge_width):
-    """A d3po-style run drew a yellow and a red triangle joined at a corner; read as one yellow blob, the red
-    warning sign escaped toy-safety's judge."""
-    image = _joined_triangles(bridge_width)
+@pytest.mark.parametrize(("upper", "colour"), [((235, 200, 40), "yellow"), ((215, 35, 35), "red")])
+def test_two_shapes_joined_by_a_thin_neck_are_two_objects(bridge_width, upper, colour):
+    """Read as one blob, a red warning sign joined to another triangle escaped toy-safety's judge."""
+    image = _joined_triangles(bridge_width, upper)
     assert len(parse._components(parse._foreground(image, parse.BACKGROUND, parse.FOREGROUND_DISTANCE)[0])) == 1
     scene = parse_image(image)
-    assert sorted((o.shape, o.colour) for o in scene.objects) == [("triangle", "red"), ("triangle", "yellow")]
+    assert sorted((o.shape, o.colour) for o in scene.objects) == sorted([("triangle", "red"), ("triangle", colour)])
     assert not passes(load_task("toy-safety").check, scene)
 
 
-def test_the_generated_joined_triangles_are_two_objects_and_unsafe():
-    """The training image itself (a d3po-style run on toy-safety, epoch 3; cut from its contact sheet and scaled
-    back to 64 x 64), which the judge had passed as one yellow circle."""
-    path = Path(__file__).parent / "data" / "joined-yellow-and-red-triangles.png"
-    image = np.asarray(Image.open(path).convert("RGB"))
+@pytest.mark.parametrize(
+    ("name", "colours"),
+    [("joined-yellow-and-red-triangles", ["red", "yellow"]), ("joined-red-triangles", ["red", "red"])],
+)
+def test_generated_joined_triangles_are_two_objects_and_unsafe(name, colours):
+    """The training images themselves (toy-safety, epoch 3 of a d3po-style and of a HERO run; cut from their
+    contact sheets and scaled back to 64 x 64), which the judge had passed as one circle each."""
+    image = np.asarray(Image.open(Path(__file__).parent / "data" / f"{name}.png").convert("RGB"))
     scene = parse_image(image)
-    assert ("triangle", "red") in [(o.shape, o.colour) for o in scene.objects]
+    assert sorted((o.shape, o.colour) for o in scene.objects) == [("triangle", c) for c in colours]
     assert not passes(load_task("toy-safety").check, scene)
 
 

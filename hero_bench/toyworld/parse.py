@@ -231,8 +231,8 @@ def _objects_in(
     """(shape, colour, defect, bbox, cx, cy, pixel coords) for each sizeable foreground blob.
 
     A blob's colour is the palette colour nearest to the median of its interior (its rim is a blend with
-    the background, or a darker fringe on generated images). Two shapes of different colours that touch
-    through a thin neck are two objects (`necks.split_at_necks`)."""
+    the background, or a darker fringe on generated images). Two shapes that touch through a thin neck are
+    two objects (`necks.split_at_necks`)."""
 
     def colour_of(blob: np.ndarray) -> str:
         core = ndimage.binary_erosion(blob)
@@ -247,7 +247,7 @@ def _objects_in(
             continue  # a sliver along a wall or the water line, not an object
         whole = np.zeros(fg.shape, dtype=bool)
         whole[r.coords[:, 0], r.coords[:, 1]] = True
-        for blob in split_at_necks(whole, MIN_OBJECT_AREA, colour_of):
+        for blob in split_at_necks(whole, MIN_OBJECT_AREA):
             coords = np.argwhere(blob)
             (y0, x0), (y1, x1) = (int(v) for v in coords.min(0)), (int(v) + 1 for v in coords.max(0))
             shape, defect = classify_shape(blob, reflection)
