@@ -103,6 +103,19 @@ def test_diagnostics_say_when_the_lora_cannot_learn(root, tmp_path):
     assert "mostly a common weight" in text
 
 
+@pytest.mark.parametrize(("kl_dispreferred", "said"), [(2e-2, True), (1.2e-3, False)])
+def test_diagnostics_say_when_d3po_style_moved_mostly_on_the_dispreferred_images(tmp_path, kl_dispreferred, said):
+    """Its stat_accuracy then reads where the policy moved (docs/baselines.md); the report says so."""
+    stats = lambda e: {"clipfrac": 0.02, "lora_norm": 2.0, "lora_delta_norm": 0.1 * e,  # noqa: E731
+                       "kl_preferred": 1e-3, "kl_dispreferred": kl_dispreferred}
+    write_run(tmp_path / "runs", TASK, "d3po-style", 0, lambda e: 0.4, epochs=2, stats=stats)
+    build_report([tmp_path / "runs"], tmp_path / "r", "md", suite=MetricSuite())
+    diag = pd.read_csv(tmp_path / "r" / "tables" / "training_diagnostics.csv").set_index("method")
+    assert diag.loc["d3po-style", "kl_dispreferred"] == pytest.approx(kl_dispreferred)
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert ("moved 20x further from the reference on the dispreferred" in text) == said
+
+
 def test_runs_without_ddpo_statistics_get_no_diagnostics(tmp_path):
     write_run(tmp_path / "runs", TASK, "sd-pretrained", 0, lambda e: 0.4, uses_feedback=False, epochs=0)
     build_report([tmp_path / "runs"], tmp_path / "r", "md", suite=MetricSuite())

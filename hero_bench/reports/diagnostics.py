@@ -3,7 +3,8 @@
 A success curve that stays flat does not say why. The DDPO-K update logs, per epoch (results.csv `stat_`
 columns): the share of clipped transitions and the approximate KL of the PPO step, the spread of the
 advantages it was given, and the LoRA weights' norm and distance from their initial values. d3po-style
-logs its ratio clip's clipfrac and the same LoRA norms (runs before Dec 2026 lack the norms). This section
+logs its ratio clip's clipfrac, the same LoRA norms (runs before Dec 2026 lack the norms) and its KL to the
+reference on the preferred and the dispreferred images' states (runs before Dec 4, 2026 lack it). This section
 plots them against feedback and names the symptoms of a learner that cannot learn:
 - the LoRA never moved (no update was applied);
 - most transitions clipped (a trust region too tight for the latent: `ddpo.clip_scaling`);
@@ -27,11 +28,16 @@ DIAGNOSTICS = {
     "stat_adv_std": "advantage std",
     "stat_lora_norm": "LoRA weight norm",
     "stat_lora_delta_norm": "LoRA change since init",
+    "stat_kl_preferred": "KL to reference, preferred",
+    "stat_kl_dispreferred": "KL to reference, dispreferred",
 }
 CLIPPED = 0.5
 """Mean clipfrac above which most transitions contribute no gradient."""
 OFF_CENTRE = 2.0
 """|advantage mean| / advantage std above which the advantages are mostly a common weight."""
+LOPSIDED = 5.0
+"""d3po-style: KL to the reference on the dispreferred images' states over that on the preferred ones above which
+its logged accuracy mostly reads where the policy moved (docs/baselines.md, "Reading its statistics")."""
 
 
 def diagnostics_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -71,6 +77,13 @@ def symptoms(table: pd.DataFrame) -> list[str]:
                 f"{who}: advantages {mean:.3f} ± {std:.3f} are mostly a common weight, which adds only "
                 "noise to the policy gradient (see hero.reward_transform)."
             )
+        kl_w, kl_l = r.get("kl_preferred"), r.get("kl_dispreferred")
+        if kl_w is not None and kl_l is not None and kl_l > LOPSIDED * max(kl_w, 1e-12) and kl_l > 0:
+            lines.append(
+                f"{who}: the policy moved {kl_l / max(kl_w, 1e-12):.0f}x further from the reference on the "
+                "dispreferred images' states than on the preferred ones (KL to reference), so its logged "
+                "stat_accuracy says where it moved, not what it prefers (docs/baselines.md)."
+            )
     return lines
 
 
@@ -90,8 +103,9 @@ def diagnostics_section(df: pd.DataFrame, out: Path, colours: dict) -> Section |
     sec.paragraphs.append(
         "Per DDPO update (one per epoch): the share of transitions the PPO clip cut off, the "
         "approximate KL of the step, the spread of the advantages, and the LoRA weights' norm "
-        "and distance from their initial values. Flat LoRA weights or a clipfrac near 1 mean "
-        "the model did not learn, whatever the success curve shows."
+        "and distance from their initial values; for d3po-style, its ratio clip's clipfrac and the policy's KL "
+        "to the reference on the preferred and dispreferred images' states. Flat LoRA weights or a clipfrac "
+        "near 1 mean the model did not learn, whatever the success curve shows."
     )
     sec.figures.append(
         Figure("diagnostics", figs[0], "DDPO statistics against feedback used (seed mean, ±1 std).", figs[1])
@@ -100,7 +114,8 @@ def diagnostics_section(df: pd.DataFrame, out: Path, colours: dict) -> Section |
         Table(
             "diagnostics-table",
             table.round(6),
-            "clipfrac, approx_kl and advantages averaged over epochs; LoRA norms at the final epoch (seed means)",
+            "clipfrac, approx_kl, advantages and KL to reference averaged over epochs; LoRA norms at the final "
+            "epoch (seed means)",
             "tables/training_diagnostics.csv",
             index=False,
         )
