@@ -176,22 +176,14 @@ def _per_sample(x: Tensor, ndim: int) -> Tensor:
     return x.reshape(x.shape + (1,) * (ndim - x.ndim)) if x.ndim else x
 
 
-def ddim_step_with_logprob(
-    scheduler: DDIMScheduler,
-    model_output: Tensor,
-    timestep: int | Tensor,
-    sample: Tensor,
-    eta: float,
-    prev_sample: Tensor | None = None,
-    generator: torch.Generator | list[torch.Generator] | None = None,
+def ddim_step_mean_std(
+    scheduler: DDIMScheduler, model_output: Tensor, timestep: int | Tensor, sample: Tensor, eta: float
 ) -> tuple[Tensor, Tensor]:
-    """One DDIM step z_t -> z_{t-1} and log p(z_{t-1} | z_t) summed over all latent dims (float32, [B]).
+    """The Gaussian of one DDIM step z_t -> z_{t-1}: its mean (float32, like `sample`) and std (per sample,
+    broadcastable), the one arithmetic that sampling, the DDPO update and diagnostics share.
 
     Mirrors `DDIMScheduler.step` (prediction type, thresholding / clipping, the eta variance, the final
-    alpha) but also accepts one timestep per sample. With `prev_sample` given nothing is drawn: only its
-    log-probability under the current prediction is returned (the DDPO update). Where the step has zero
-    variance (eta = 0, or the last step when `set_alpha_to_one`) the density does not exist and the
-    log-prob is NaN. The mean and log-prob are computed in float32 even for fp16/bf16 models.
+    alpha) but also accepts one timestep per sample.
     """
     if scheduler.num_inference_steps is None:
         raise ValueError("call scheduler.set_timesteps(num_inference_steps) before stepping")
@@ -228,7 +220,28 @@ def ddim_step_with_logprob(
 
     variance = (1 - alpha_prev) / beta_t * (1 - alpha_t / alpha_prev)
     std = eta * variance.sqrt()
-    mean = alpha_prev.sqrt() * x0 + (1 - alpha_prev - std**2).sqrt() * eps
+    return alpha_prev.sqrt() * x0 + (1 - alpha_prev - std**2).sqrt() * eps, std
+
+
+def ddim_step_with_logprob(
+    scheduler: DDIMScheduler,
+    model_output: Tensor,
+    timestep: int | Tensor,
+    sample: Tensor,
+    eta: float,
+    prev_sample: Tensor | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One DDIM step z_t -> z_{t-1} (`ddim_step_mean_std`) and log p(z_{t-1} | z_t) summed over all latent
+    dims (float32, [B]).
+
+    With `prev_sample` given nothing is drawn: only its log-probability under the current prediction is
+    returned (the DDPO update). Where the step has zero variance (eta = 0, or the last step when
+    `set_alpha_to_one`) the density does not exist and the log-prob is NaN. The mean and log-prob are computed
+    in float32 even for fp16/bf16 models.
+    """
+    mean, std = ddim_step_mean_std(scheduler, model_output, timestep, sample, eta)
+    device, ndim = sample.device, sample.ndim
 
     if prev_sample is None:
         if eta > 0:

@@ -22,11 +22,11 @@ import sys
 from typing import Any
 
 import torch
-from diffusers import DDIMScheduler, StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline
 
 import hero_bench.baselines.d3po as d3po
 from hero_bench.models import lora_disabled
-from hero_bench.sampling import PromptEmbeds, Trajectory, guided_noise_pred
+from hero_bench.sampling import PromptEmbeds, Trajectory, ddim_step_mean_std, guided_noise_pred
 
 Tensor = torch.Tensor
 _update = d3po.D3POTrainer.update
@@ -35,24 +35,9 @@ _update = d3po.D3POTrainer.update
 def step_mean_std(
     pipe: StableDiffusionPipeline, traj: Trajectory, embeds: PromptEmbeds, x: Tensor, t: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """The DDIM step's Gaussian mean and std under the pipe's current UNet, the arithmetic of
-    `ddim_step_with_logprob` (epsilon models)."""
-    scheduler: DDIMScheduler = pipe.scheduler
+    """The DDIM step's Gaussian mean and std under the pipe's current UNet (the sampler's own arithmetic)."""
     eps_pred = guided_noise_pred(pipe, x, t, embeds, traj.guidance_scale)
-    cfg = scheduler.config
-    if cfg.prediction_type != "epsilon" or cfg.thresholding:
-        raise SystemExit("this diagnostic handles epsilon-prediction schedulers without thresholding")
-    alphas = scheduler.alphas_cumprod.float()
-    prev_t = t - cfg.num_train_timesteps // scheduler.num_inference_steps
-    final = torch.as_tensor(scheduler.final_alpha_cumprod).float()
-    a_t = alphas[t].view(-1, 1, 1, 1)
-    a_prev = torch.where(prev_t >= 0, alphas[prev_t.clamp(min=0)], final).view(-1, 1, 1, 1)
-    x, eps_pred = x.float(), eps_pred.float()
-    x0 = (x - (1 - a_t).sqrt() * eps_pred) / a_t.sqrt()
-    if cfg.clip_sample:
-        x0 = x0.clamp(-cfg.clip_sample_range, cfg.clip_sample_range)
-    std = traj.eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
-    return a_prev.sqrt() * x0 + (1 - a_prev - std**2).sqrt() * eps_pred, std
+    return ddim_step_mean_std(pipe.scheduler, eps_pred, t, x, traj.eta)
 
 
 @torch.no_grad()

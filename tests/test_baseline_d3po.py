@@ -72,14 +72,19 @@ def _pair_trajectory(pipe):
                                   guidance_scale=5.0, generator=torch.Generator().manual_seed(4))
 
 
-def _log_ratio_margin(pipe, traj) -> float:
-    """sum over steps of [log p/p_ref](sample 0) - [log p/p_ref](sample 1)."""
+def _log_ratios(pipe, traj) -> torch.Tensor:
+    """[STEPS, 2]: log p/p_ref of both samples' stored transitions, by the trainer's arithmetic."""
     samples, steps = torch.tensor([0, 1] * STEPS), torch.arange(STEPS).repeat_interleave(2)
     with torch.no_grad():
         new = transition_log_probs(pipe, traj, samples, steps)
         with lora_disabled(pipe):
             ref = transition_log_probs(pipe, traj, samples, steps)
-    diff = (new - ref).reshape(STEPS, 2)
+    return (new - ref).reshape(STEPS, 2)
+
+
+def _log_ratio_margin(pipe, traj) -> float:
+    """sum over steps of [log p/p_ref](sample 0) - [log p/p_ref](sample 1)."""
+    diff = _log_ratios(pipe, traj)
     return float((diff[:, 0] - diff[:, 1]).sum())
 
 
@@ -126,13 +131,7 @@ def test_the_log_ratio_diagnostic_splits_the_trainers_log_ratio(fresh_tiny_pipe)
     trainer.update(traj, preference_pairs(Feedback(good=[True, False], best=0), group_size=2))
     images = torch.tensor([0, 1])
     drift, align = terms.log_ratio_terms(pipe, traj, images)
-    samples, steps = images.repeat(STEPS), torch.arange(STEPS).repeat_interleave(2)
-    with torch.no_grad():
-        new = transition_log_probs(pipe, traj, samples, steps)
-        with lora_disabled(pipe):
-            ref = transition_log_probs(pipe, traj, samples, steps)
-    log_ratio = (new - ref).reshape(STEPS, 2).T
-    assert torch.allclose(drift + align, log_ratio, rtol=1e-3, atol=1e-6)
+    assert torch.allclose(drift + align, _log_ratios(pipe, traj).T, rtol=1e-3, atol=1e-6)
     assert (drift >= 0).all() and drift.abs().sum() > 0 and align.abs().sum() > 0
 
 
@@ -144,12 +143,7 @@ def test_kl_to_the_reference_is_the_mean_log_ratio_of_the_policys_own_samples(fr
     trainer = D3POTrainer(pipe, D3POOptions(learning_rate=1e-2), seed=0)
     trainer.update(_pair_trajectory(pipe), [(0, 1)])
     traj = _pair_trajectory(pipe)  # sampled by the trained policy
-    samples, steps = torch.tensor([0, 1] * STEPS), torch.arange(STEPS).repeat_interleave(2)
-    with torch.no_grad():
-        new = transition_log_probs(pipe, traj, samples, steps)
-        with lora_disabled(pipe):
-            ref = transition_log_probs(pipe, traj, samples, steps)
-    per_image = (new - ref).reshape(STEPS, 2).mean(dim=0)
+    per_image = _log_ratios(pipe, traj).mean(dim=0)
     assert per_image.abs().min() > 1e-5, "the trained policy differs from the reference on both images"
     stats = trainer.update(traj, [(1, 0)])
     assert stats["kl_preferred"] == pytest.approx(float(per_image[1]), rel=1e-3, abs=1e-7)
