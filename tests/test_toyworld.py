@@ -263,3 +263,43 @@ def test_a_shape_shading_from_red_to_yellow_and_a_notched_square_stay_one_object
     notched[shape_mask("square", 32, 32, 20, defect=True)] = (235, 200, 40)
     (obj,) = parse_image(notched).objects
     assert (obj.shape, obj.defect) == ("square", True)
+
+
+@pytest.mark.parametrize(("width", "height", "shape"), [(20, 20, "square"), (20, 28, "square"), (18, 31, "rectangle")])
+def test_a_block_much_longer_than_wide_is_a_rectangle_not_a_square(width, height, shape):
+    """The gold labels pass an oblong square (up to 1.47:1) and fail a 2:1 block; either way round."""
+    for w, h in ((width, height), (height, width)):
+        mask = np.zeros((64, 64), bool)
+        mask[20 : 20 + h, 20 : 20 + w] = True
+        assert classify_shape(mask) == (shape, False)
+
+
+def test_a_generated_long_yellow_block_fails_toy_hand():
+    """A training image of a d3po-style run on toy-hand (epoch 3, cut from its contact sheet at 64 x 64): a
+    1.7:1 block the judge had passed as the one whole square the task asks for."""
+    image = np.asarray(Image.open(Path(__file__).parent / "data" / "long-yellow-block.png").convert("RGB"))
+    scene = parse_image(image)
+    assert [(o.shape, o.colour, o.defect) for o in scene.objects] == [("rectangle", "yellow", False)]
+    assert not passes(load_task("toy-hand").check, scene)
+
+
+def test_a_bite_next_to_a_bottom_corner_is_a_defect_and_a_rounded_corner_is_not():
+    """The corner's leg bounds the bite from outside the dent search's inner 70%; it still bounds it."""
+    bitten = np.zeros((64, 64), bool)
+    bitten[20:40, 20:40] = True
+    bitten[34:40, 22:26] = False  # a bite of 4 x 6 px, two pixels in from the bottom-left corner
+    assert classify_shape(bitten) == ("square", True)
+    rounded = np.zeros((64, 64), bool)
+    rounded[20:40, 20:40] = True
+    for k in range(4):  # the bottom-left corner rounded off: the edge rises steadily towards the side
+        rounded[39 - k, 20 : 24 - k] = False
+    assert classify_shape(rounded) == ("square", False)
+
+
+def test_a_generated_square_bitten_near_both_bottom_corners_fails_toy_hand():
+    """A fresh toy-hand image (`hero-bench generate --task toy-hand --n 256 --seed 5`, 0181): a block with a bite
+    beside its bottom-left corner and its bottom-right corner missing, which the judge had passed."""
+    image = np.asarray(Image.open(Path(__file__).parent / "data" / "square-bitten-near-corners.png").convert("RGB"))
+    scene = parse_image(image)
+    assert [(o.shape, o.colour, o.defect) for o in scene.objects] == [("square", "yellow", True)]
+    assert not passes(load_task("toy-hand").check, scene)

@@ -68,10 +68,15 @@ by a rule fitted on the other seed alone fall from 11 and 14 to 3 and 8, and the
 agreement rose from 0.992 to 0.995 (the thresholds before it: a taper of 0.65, "round when the corners are under
 0.1")."""
 CORNERS_SQUARE = 0.5
-"""A blob is a square when its four corner cells are at least this full on average and each end (the top pair,
-the bottom pair) is more than this full: a dome (flat bottom, round top) or a cup (flat top, round bottom) fills
-one end only, and a person calls it a circle. Generated squares labelled good fill each end >= 0.53 (gold dev
-half, toy-hand and two-red-squares); two domes labelled circles filled their tops 0.39 and 0.50."""
+"""A blob is a square when its four corner cells are at least this full on average. (Asking each end, the top
+pair and the bottom pair, to be this full too, so that a dome or a cup reads as a circle, was tried on the gold
+dev halves and not kept: docs/toyworld.md.)"""
+SQUARE_MAX_ASPECT = 1.6
+"""A four-cornered blob whose long side is at least this many times its short side is a rectangle, not a square.
+The renderer draws only equal-sided squares, but a fine-tuned model can drift to long ones: d3po-style on
+toy-hand drew 1.67-1.73:1 blocks that the judge passed. The gold labels pass squares up to 1.47:1 and fail
+1.9:1 and 2.16:1 (their rules: "about 1.35:1 counts", "a 2:1 rectangle does not"); no labelled image lies
+between, and any limit there gives the same agreement on all four gold sets."""
 NOTCH_EMPTY = 0.7
 """A blob is defective when less than this share of its notch area (bottom-centre bite) is filled. Whole
 generated squares fill >= 0.82 of it on the gold dev half; shallow generated notches leave 0.5-0.7."""
@@ -137,11 +142,10 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     taper: horizontal span of the row at 20% of the height over that at 75%, folded to <= 1 (a triangle's
     is small whichever way it points); spans, unlike pixel counts, ignore a notch. fill: the share of the box
     the blob covers (a square's about 1, a circle's pi/4, a triangle's 1/2). corners: how filled the
-    four corner cells are (a square's are full, a circle's nearly empty); ends: the emptier of the top and the bottom
-    corner pairs (a dome's top pair is empty). notch: how filled the
-    bottom-centre bite area is (empty = defect). rise: how deep the deepest dent in the bottom edge is, over
-    the height; it catches the narrower, off-centre notches of generated images that leave the centre
-    bite area half filled."""
+    four corner cells are (a square's are full, a circle's nearly empty). aspect: the box's long side over its
+    short side. notch: how filled the bottom-centre bite area is (empty = defect). rise: how deep the deepest
+    dent in the bottom edge is, over the height; it catches the narrower, off-centre notches of generated images
+    that leave the centre bite area half filled."""
     h, w = crop.shape
 
     def span(row: int) -> float:
@@ -153,7 +157,6 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
     c = max(1, int(round(0.22 * min(h, w))))
     cells = [crop[:c, :c], crop[:c, -c:], crop[-c:, :c], crop[-c:, -c:]]  # top-left, top-right, bottom-left, ...
     corners = np.concatenate([cell.ravel() for cell in cells])
-    top_fill, bottom_fill = (float(cells[0].mean() + cells[1].mean()) / 2, float(cells[2].mean() + cells[3].mean()) / 2)
     upper, lower = float(crop[: h // 2].sum()), float(crop[h - h // 2 :].sum())
     halves = upper / max(lower, 1.0)
     return {
@@ -161,7 +164,7 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
         "taper": min(taper, 1 / max(taper, 1e-6)),
         "halves": min(halves, 1 / max(halves, 1e-6)),
         "corners": float(corners.mean()),
-        "ends": min(top_fill, bottom_fill),
+        "aspect": max(h, w) / min(h, w),
         "notch": float(crop[_notch(h, w)].mean()),
         "rise": _bottom_dent(crop),
     }
@@ -170,21 +173,23 @@ def shape_features(crop: np.ndarray) -> dict[str, float]:
 def _bottom_dent(crop: np.ndarray) -> float:
     """Depth (over the height) of the deepest dent in the blob's bottom edge, away from its outer 15% on each side, at
     least two columns wide. A dent must have lower edge on both sides: a circle's or a rounded corner's
-    edge rises steadily towards the side and has none."""
+    edge rises steadily towards the side and has none. The edge that bounds a dent may lie in the outer 15%:
+    a bite next to a corner, whose leg is that corner, is a dent too (it was missed when both bounds had to lie
+    inside, and generated squares with such bites passed toy-hand)."""
     h, w = crop.shape
     lowest = np.where(crop.any(0), h - 1 - np.argmax(crop[::-1], axis=0), -1).astype(float)
-    inner = lowest[int(round(0.15 * w)) : int(round(0.85 * w))]
-    if len(inner) < 3:
+    start, stop = int(round(0.15 * w)), int(round(0.85 * w))
+    if stop - start < 3:
         return 0.0
-    left, right = np.maximum.accumulate(inner), np.maximum.accumulate(inner[::-1])[::-1]
-    depth = np.minimum(left, right) - inner
+    left, right = np.maximum.accumulate(lowest), np.maximum.accumulate(lowest[::-1])[::-1]
+    depth = (np.minimum(left, right) - lowest)[start:stop]
     return float(np.sort(depth)[-2]) / h
 
 
 def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, bool]:
-    """(shape, defect) of one blob: triangles taper, squares fill their corners, circles neither;
-    an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect. A reflection's shape is
-    the best of REFLECTION_SHAPE_WEIGHTS' linear scores."""
+    """(shape, defect) of one blob: triangles taper, squares fill their corners (a long one is a rectangle),
+    circles neither; an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect. A
+    reflection's shape is the best of REFLECTION_SHAPE_WEIGHTS' linear scores."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     defect = bool(f["notch"] < NOTCH_EMPTY or f["rise"] >= NOTCH_RISE)
@@ -196,7 +201,7 @@ def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, boo
     if f["taper"] < TAPER_TRIANGLE or (f["taper"] <= TAPER_SMALL and f["halves"] < HALVES_TRIANGLE):
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
-        shape = "square"
+        shape = "square" if f["aspect"] < SQUARE_MAX_ASPECT else "rectangle"
     else:
         shape = "circle"
     return shape, defect

@@ -12,8 +12,10 @@ from typing import Literal
 CANVAS = 64
 """Side of the square canvas in pixels."""
 
-Shape = Literal["circle", "square", "triangle"]
+Shape = Literal["circle", "square", "triangle", "rectangle"]
 SHAPES: tuple[Shape, ...] = ("circle", "square", "triangle")
+"""The shapes the renderer draws. The judge can also read a "rectangle": a square-cornered blob too long to be a
+square, which only a model drifting from its training data draws (parse.SQUARE_MAX_ASPECT)."""
 
 # Object colours. Kept far apart in RGB so that blurry generated images still classify unambiguously.
 OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {

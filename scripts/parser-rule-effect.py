@@ -1,0 +1,84 @@
+"""Which parses a parser rule changes: each image parsed with the rule off and on.
+
+    python scripts/parser-rule-effect.py neck-split "out/gen/*/*.png"
+    python scripts/parser-rule-effect.py square-aspect "out/gen/toy-hand/*.png" toy-hand
+
+neck-split: `necks.split_at_necks` (two shapes touching through a thin neck are two objects).
+square-aspect: `parse.SQUARE_MAX_ASPECT` (a long four-cornered blob is a rectangle, not a square).
+corner-bite: `parse._bottom_dent` letting a dent's bounding edge lie in the outer 15% (a bite beside a corner).
+Prints each changed image's objects without and with the rule, and the count; with a task, also its verdict
+without and with the rule. docs/toyworld.md has the figures.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from hero_bench.tasks.loader import load_task
+from hero_bench.tasks.rules import passes
+from hero_bench.toyworld import parse
+
+
+def _neck_split(on: bool) -> None:
+    parse.split_at_necks = _SPLIT if on else (lambda blob, min_area: [blob])
+
+
+def _square_aspect(on: bool) -> None:
+    parse.SQUARE_MAX_ASPECT = _ASPECT if on else float("inf")
+
+
+def _dent_bounded_inside(crop: np.ndarray) -> float:
+    """The bottom-dent measure before the corner-bite rule: both bounds of a dent had to lie in the inner 70%."""
+    h, w = crop.shape
+    lowest = np.where(crop.any(0), h - 1 - np.argmax(crop[::-1], axis=0), -1).astype(float)
+    inner = lowest[int(round(0.15 * w)) : int(round(0.85 * w))]
+    if len(inner) < 3:
+        return 0.0
+    depth = np.minimum(np.maximum.accumulate(inner), np.maximum.accumulate(inner[::-1])[::-1]) - inner
+    return float(np.sort(depth)[-2]) / h
+
+
+def _corner_bite(on: bool) -> None:
+    parse._bottom_dent = _DENT if on else _dent_bounded_inside
+
+
+_SPLIT, _ASPECT, _DENT = parse.split_at_necks, parse.SQUARE_MAX_ASPECT, parse._bottom_dent
+RULES: dict[str, Callable[[bool], None]] = {
+    "neck-split": _neck_split,
+    "square-aspect": _square_aspect,
+    "corner-bite": _corner_bite,
+}
+
+
+def main(rule: str, pattern: str, task: str | None = None) -> None:
+    switch = RULES[rule]
+    check = load_task(task).check if task else None
+    files = sorted(f for f in glob.glob(pattern) if not f.endswith("contact_sheet.png"))
+    changed = verdicts = 0
+    for f in files:
+        image = np.asarray(Image.open(f).convert("RGB"))
+        switch(False)
+        before = parse.parse_image(image)
+        switch(True)
+        after = parse.parse_image(image)
+        if before != after:
+            changed += 1
+            objects = lambda s: [f"{o.colour} {o.shape}" + (" (notched)" if o.defect else "") for o in s.objects]  # noqa: E731
+            verdict = ""
+            if check is not None and passes(check, before) != passes(check, after):
+                verdicts += 1
+                good = lambda scene: "good" if passes(check, scene) else "bad"  # noqa: E731
+                verdict = f"  verdict {good(before)} -> {good(after)}"
+            print(f"{f}: {objects(before)} -> {objects(after)}{verdict}")
+    print(f"{changed}/{len(files)} parses changed" + (f", {verdicts} verdicts" if check is not None else ""))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (3, 4) or sys.argv[1] not in RULES:
+        raise SystemExit(f'usage: python scripts/parser-rule-effect.py {{{",".join(RULES)}}} "<glob of PNGs>" [task]')
+    main(*sys.argv[1:])
