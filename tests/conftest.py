@@ -84,3 +84,18 @@ def crash_runs_at_epoch(monkeypatch):
         monkeypatch.setattr(Run, "_train_epoch", original if at is None else train_epoch)
 
     return crash
+
+
+@pytest.fixture
+def load_script():
+    """Loads a module of scripts/ (file names with dashes), for the diagnostics whose figures docs/ quotes."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / name
+        spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -108,22 +108,10 @@ def test_one_update_moves_the_policy_towards_the_preferred_trajectory(fresh_tiny
     assert (margin > 0) if preferred == 0 else (margin < 0), margin
 
 
-def _script(name: str):
-    """A module of scripts/ (file names with dashes), for the diagnostics documented in docs/."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / name
-    spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_log_ratio_diagnostic_splits_the_trainers_log_ratio(fresh_tiny_pipe):
+def test_the_log_ratio_diagnostic_splits_the_trainers_log_ratio(fresh_tiny_pipe, load_script):
     """docs/baselines.md reads stat_accuracy through scripts/d3po-logratio-terms.py: its drift and alignment
     terms must add up to the log-ratio the trainer computes, and the drift must be the non-negative part."""
-    terms = _script("d3po-logratio-terms.py")
+    terms = load_script("d3po-logratio-terms.py")
     pipe = fresh_tiny_pipe
     attach_lora(pipe, rank=2, init_seed=0)
     traj = _pair_trajectory(pipe)
