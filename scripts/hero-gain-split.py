@@ -20,10 +20,9 @@ from pathlib import Path
 import torch
 
 from hero_bench.cli.common import pipeline
-from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise, spread_prompts
+from hero_bench.evaluation import SamplingSettings, evaluate, seeded_noise
 from hero_bench.hero.method import NOISE_FILE
 from hero_bench.hero.noise import HeroNoiseSampler
-from hero_bench.metrics.success import wilson_interval
 from hero_bench.models import load_lora
 from hero_bench.oracles.simulated import SimulatedOracle
 from hero_bench.run_files import CONFIG
@@ -50,7 +49,6 @@ def split(run: Path, n: int, seed: int) -> dict[str, object]:
     sampling = SamplingSettings(
         num_inference_steps=cfg.steps or task.default_steps, eta=cfg.eta, guidance_scale=cfg.guidance_scale
     )
-    prompts = spread_prompts(task.eval_prompts, n)
     sampler = HeroNoiseSampler.load(run / "final" / NOISE_FILE, seed=seed)
     noises = {"N(0,I)": seeded_noise(pipe, n, seed), "learned": sampler.sample(n)}
     judge = SimulatedOracle()
@@ -59,9 +57,8 @@ def split(run: Path, n: int, seed: int) -> dict[str, object]:
         if model == "lora":
             load_lora(pipe, run / "final" / "lora")
         for kind, noise in noises.items():
-            good = sum(judge.judge(generate_images(pipe, prompts, noise, sampling, seed=seed), task, prompts).good)
-            low, high = wilson_interval(good, n)
-            rates[f"{model}, {kind}"] = [round(good / n, 3), round(low, 3), round(high, 3)]
+            result = evaluate(pipe, task, judge, n, seed, sampling, noise).summary()
+            rates[f"{model}, {kind}"] = [round(result["success_rate"], 3), *(round(x, 3) for x in result["ci95"])]
     return rates
 
 

@@ -20,7 +20,7 @@ import json
 import numpy as np
 
 from hero_bench.cli.common import pipeline, settings
-from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
+from hero_bench.evaluation import evaluate, seeded_noise
 from hero_bench.oracles.simulated import SimulatedOracle
 from hero_bench.tasks.loader import load_task
 
@@ -66,11 +66,9 @@ def main() -> None:
         task = load_task(name)
         sampling = settings(task, None, 5.0, 1.0)
         noise = seeded_noise(pipe, args.noises, args.seed)
-        prompts = spread_prompts(task.eval_prompts, args.noises)
         good = np.zeros((args.noises, args.repeats))
         for k in range(args.repeats):
-            images = generate_images(pipe, prompts, noise, sampling, seed=1000 * (k + 1))
-            good[:, k] = judge.judge(images, task, prompts).good
+            good[:, k] = evaluate(pipe, task, judge, args.noises, 1000 * (k + 1), sampling, noise).feedback.good
         rows[name] = with_intervals(good)
         print(name, json.dumps(rows[name]), flush=True)
     print(json.dumps({"noises": args.noises, "repeats": args.repeats, "seed": args.seed, "tasks": rows}))

@@ -15,8 +15,7 @@ import argparse
 import json
 
 from hero_bench.cli.common import pipeline, settings
-from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
-from hero_bench.metrics.success import wilson_interval
+from hero_bench.evaluation import evaluate, seeded_noise
 from hero_bench.oracles.simulated import SimulatedOracle
 from hero_bench.tasks.loader import load_task
 
@@ -34,13 +33,10 @@ def main() -> None:
     noise = seeded_noise(pipe, args.n, args.seed)
     for name in args.tasks.split(","):
         task = load_task(name)
-        sampling, prompts = settings(task, None, 5.0, 1.0), spread_prompts(task.eval_prompts, args.n)
-        row = {}
+        sampling, row = settings(task, None, 5.0, 1.0), {}
         for scale in (float(s) for s in args.scales.split(",")):
-            images = generate_images(pipe, prompts, noise * scale, sampling, seed=args.seed + 1)
-            good = sum(judge.judge(images, task, prompts).good)
-            low, high = wilson_interval(good, args.n)
-            row[f"{scale:g}"] = [round(good / args.n, 3), round(low, 3), round(high, 3)]
+            result = evaluate(pipe, task, judge, args.n, args.seed + 1, sampling, noise * scale).summary()
+            row[f"{scale:g}"] = [round(result["success_rate"], 3), *(round(x, 3) for x in result["ci95"])]
         print(json.dumps({"task": name, "n": args.n, **row}), flush=True)
 
 
