@@ -33,8 +33,8 @@ from hero_bench.config import RunConfig
 from hero_bench.errors import RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
-from hero_bench.methods import METHODS, Method, RunContext, method_overrides
-from hero_bench.model_identity import check_same_model, recorded_model, same_model, write_model_record
+from hero_bench.methods import METHODS, Method, RunContext
+from hero_bench.model_identity import check_same_model, write_model_record
 from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
@@ -53,14 +53,14 @@ from hero_bench.run_files import (
 from hero_bench.run_folders import (
     labels_through_epoch,
     read_results,
-    read_run_json,
     run_dir_for,
     runs_under,
     write_results_table,
 )
+from hero_bench.run_identity import finished_result, same_settings, with_method_overrides  # noqa: F401 - re-exported
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
+from hero_bench.snapshots import BackgroundWriter, live_snapshot
 from hero_bench.snapshots import atomic_write as _atomic_write
-from hero_bench.snapshots import save_live
 from hero_bench.summary import summarise  # noqa: F401 - moved; `from hero_bench.runs import summarise` still works
 from hero_bench.tasks.fit import check_steps
 from hero_bench.tasks.loader import load_task
@@ -69,13 +69,6 @@ from hero_bench.timing import stage_timed, with_stage_times
 
 def _image_hash(img: Image.Image) -> str:
     return hashlib.sha1(img.tobytes()).hexdigest()[:16]
-
-
-def with_method_overrides(cfg: RunConfig) -> RunConfig:
-    """`cfg` with the HERO settings its method name implies (hero-random-noise: noise=random), as a run saves it;
-    comparing a requested config with a saved one goes through here too, or a finished ablation is never reused."""
-    overrides = method_overrides(cfg.method)
-    return cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)}) if overrides else cfg
 
 
 class Run:
@@ -115,6 +108,7 @@ class Run:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.prompt_cache: dict = {}  # the text encoder is frozen: encode each prompt once per run
         self.rows: list[dict[str, Any]] = []
+        self.writer = BackgroundWriter()  # the last epoch's files, written while the next one samples
         self.epoch = 0
         self.feedback_used = 0
 
@@ -140,10 +134,21 @@ class Run:
 
     def _checkpoint(self) -> None:
         """Everything to continue exactly from the end of `self.epoch`, written atomically, then the
-        human-readable tables rebuilt from it (so they never disagree with the checkpoint)."""
-        if self.resumable:
-            stage_timed("checkpoint", _atomic_write)(self.folder / CHECKPOINT, lambda p: save_live(self._state, p))
-        _atomic_write(self.folder / RESULTS, lambda p: pd.DataFrame(with_stage_times(self.rows)).to_csv(p, index=False))
+        human-readable tables rebuilt from it (so they never disagree with the checkpoint). Both are written
+        on `self.writer`'s thread; `_files_written` waits for them before anything the state holds changes."""
+        state = stage_timed("checkpoint", live_snapshot)(self._state) if self.resumable else None
+        table = pd.DataFrame(with_stage_times(self.rows))
+
+        def write() -> None:
+            if state is not None:
+                _atomic_write(self.folder / CHECKPOINT, lambda p: torch.save(state, p))
+            _atomic_write(self.folder / RESULTS, lambda p: table.to_csv(p, index=False))
+
+        self.writer.submit(write)
+
+    def _files_written(self) -> None:
+        """Wait for the last checkpoint and table (timed as the next epoch's checkpoint stage)."""
+        stage_timed("checkpoint", self.writer.wait)()
 
     def _truncate_feedback_log(self) -> None:
         """Drop labels of an epoch that was interrupted before its checkpoint (it will be redone)."""
@@ -157,7 +162,11 @@ class Run:
     def execute(self, resume: bool = False) -> pd.DataFrame:
         self.folder.mkdir(parents=True, exist_ok=True)
         with run_lock(self.folder):  # one process per run folder
-            return self._execute(resume)
+            try:
+                return self._execute(resume)
+            except BaseException:  # stopped (Ctrl-C, an error) while a checkpoint is written: it still lands
+                self.writer.wait(raise_error=False)
+                raise
 
     def _execute(self, resume: bool) -> pd.DataFrame:
         ckpt = self.folder / CHECKPOINT
@@ -197,6 +206,7 @@ class Run:
             self._checkpoint()
             self._report_progress()
             bar.set_postfix(success=f"{self.rows[-1]['success_rate']:.2f}", feedback=self.feedback_used)
+        self.writer.wait()
         if self.method.trains:
             self.method.save_artifacts(self.folder / "final")
         # The checkpoint (optimiser and embedder states: hundreds of MB for HERO) is only needed to resume.
@@ -233,6 +243,7 @@ class Run:
             batch_size=self.settings.batch_size,
         )
         images = stage_timed("decoding", decode_latents)(self.pipe, traj.final_latents)
+        self._files_written()  # before the judge (a person may close the page) and before anything trains
         fb = stage_timed("judging", self.method_feedback)(images, prompts)
         self._log_feedback(epoch, images, prompts, fb)
         contact_sheet(images, fb.good if self.method.uses_feedback else None, fb.best).save(
@@ -323,39 +334,6 @@ class Run:
                 **{f"stat_{k}": v for k, v in stats.items()},
             }
         )
-
-
-def same_settings(folder: Path, cfg: RunConfig) -> bool:
-    """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
-    aside) on the same task definition and model weights: an edited task file (prompt, success rule, enhanced
-    prompt) or a new default model must not silently reuse results made under the old one. Folders from before
-    task.json are compared by config alone (before model.json: `model_identity.same_model`)."""
-    path = Path(folder) / CONFIG
-    if not path.exists():
-        return False
-    data = read_run_json(path)  # a damaged file is named, not mistaken for other settings
-    try:  # through the model: a field added since (with its default) is no difference
-        saved = RunConfig(**data).model_dump(mode="json")
-    except ValueError:
-        return False
-    wanted = with_method_overrides(cfg).model_dump(mode="json")
-    saved.pop("command", None), wanted.pop("command", None)
-    if recorded_model(folder) is not None:  # the weights decide, not the name they were loaded by
-        saved.pop("model", None), wanted.pop("model", None)
-    if saved != wanted or not same_model(folder, cfg.model, DEFAULT_MODEL):
-        return False
-    task_path = Path(folder) / TASK
-    return not task_path.exists() or read_run_json(task_path) == load_task(cfg.task).model_dump(mode="json")
-
-
-def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
-    """The results of a finished run in `folder` made with the same settings as `cfg`, else None. Lets a
-    comparison add methods to a root without redoing the runs it already holds; a different setting in
-    the same folder stays an error."""
-    folder = Path(folder)
-    if not ((folder / DONE).exists() and (folder / RESULTS).exists() and same_settings(folder, cfg)):
-        return None
-    return read_results(folder / RESULTS)
 
 
 def run_one(

@@ -284,9 +284,9 @@ def test_a_run_that_is_not_resumable_writes_no_checkpoint(tmp_path, monkeypatch)
     while its results table is written as usual; a resumable run saves one at every epoch."""
     import hero_bench.runs as runs
 
-    saved: list[Path] = []
-    real_save = runs.save_live
-    monkeypatch.setattr(runs, "save_live", lambda state, path: (saved.append(Path(path)), real_save(state, path)))
+    saved: list = []
+    real_snapshot = runs.live_snapshot
+    monkeypatch.setattr(runs, "live_snapshot", lambda state: (saved.append(state), real_snapshot(state))[1])
     cfg = _cfg("sd-enhanced")
     Run(cfg, tmp_path / "kept", progress=False).execute()
     assert saved, "a resumable run saved no checkpoint"

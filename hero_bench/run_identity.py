@@ -1,0 +1,57 @@
+"""Whether a run folder holds the run a config asks for: same settings, task definition and weights. Why its
+own module: every way into a folder (a fresh run, a re-issued command, a comparison reusing finished runs)
+decides with these, and the run loop itself is big enough."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from hero_bench.config import RunConfig
+from hero_bench.methods import method_overrides
+from hero_bench.model_identity import recorded_model, same_model
+from hero_bench.model_source import DEFAULT_MODEL
+from hero_bench.run_files import CONFIG, DONE, RESULTS, TASK
+from hero_bench.run_folders import read_results, read_run_json
+from hero_bench.tasks.loader import load_task
+
+
+def with_method_overrides(cfg: RunConfig) -> RunConfig:
+    """`cfg` with the HERO settings its method name implies (hero-random-noise: noise=random), as a run saves it;
+    comparing a requested config with a saved one goes through here too, or a finished ablation is never reused."""
+    overrides = method_overrides(cfg.method)
+    return cfg.model_copy(update={"hero": cfg.hero.model_copy(update=overrides)}) if overrides else cfg
+
+
+def same_settings(folder: Path, cfg: RunConfig) -> bool:
+    """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
+    aside) on the same task definition and model weights: an edited task file (prompt, success rule, enhanced
+    prompt) or a new default model must not silently reuse results made under the old one. Folders from before
+    task.json are compared by config alone (before model.json: `model_identity.same_model`)."""
+    path = Path(folder) / CONFIG
+    if not path.exists():
+        return False
+    data = read_run_json(path)  # a damaged file is named, not mistaken for other settings
+    try:  # through the model: a field added since (with its default) is no difference
+        saved = RunConfig(**data).model_dump(mode="json")
+    except ValueError:
+        return False
+    wanted = with_method_overrides(cfg).model_dump(mode="json")
+    saved.pop("command", None), wanted.pop("command", None)
+    if recorded_model(folder) is not None:  # the weights decide, not the name they were loaded by
+        saved.pop("model", None), wanted.pop("model", None)
+    if saved != wanted or not same_model(folder, cfg.model, DEFAULT_MODEL):
+        return False
+    task_path = Path(folder) / TASK
+    return not task_path.exists() or read_run_json(task_path) == load_task(cfg.task).model_dump(mode="json")
+
+
+def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
+    """The results of a finished run in `folder` made with the same settings as `cfg`, else None. Lets a
+    comparison add methods to a root without redoing the runs it already holds; a different setting in
+    the same folder stays an error."""
+    folder = Path(folder)
+    if not ((folder / DONE).exists() and (folder / RESULTS).exists() and same_settings(folder, cfg)):
+        return None
+    return read_results(folder / RESULTS)
