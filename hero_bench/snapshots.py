@@ -5,8 +5,9 @@ HERO's embedding network with its two Adam moments is ~320 MB on the toy model, 
 written to disk and dropped. The run loop's checkpoint asks for live references instead (`live_snapshot`:
 the containers copied, the tensors shared) and writes them on a thread (`BackgroundWriter`) while the next
 epoch samples, which changes no tensor of the state; it waits for the file before anything trains again.
-Writing ~320 MB took 0.4-1.1 s an epoch, most of it the kernel finding pages for a fresh file; the sampling
-beside it hides most of that. The file is the same.
+Writing ~320 MB took 0.4-1.1 s an epoch in a run (0.2 s in a loop that rewrites the same bytes), and the
+sampling beside it hides part of that: 2-3 s of the 7 a paper-size toy run spent writing (docs/speed.md). The
+file is the same.
 """
 
 from __future__ import annotations
