@@ -243,12 +243,12 @@ class Run:
             batch_size=self.settings.batch_size,
         )
         images = stage_timed("decoding", decode_latents)(self.pipe, traj.final_latents)
-        self._files_written()  # before the judge (a person may close the page) and before anything trains
         fb = stage_timed("judging", self.method_feedback)(images, prompts)
         self._log_feedback(epoch, images, prompts, fb)
         contact_sheet(images, fb.good if self.method.uses_feedback else None, fb.best).save(
             self._grid_dir() / f"epoch_{epoch:03d}_train.png"
         )
+        self._files_written()  # the last checkpoint is whole before anything it holds is trained
         stats = stage_timed("update", self.method.update)(traj, images, fb)
         return fb, stats
 
