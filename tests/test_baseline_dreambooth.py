@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers import CLIPTokenizer
 
 from hero_bench.baselines.dreambooth import (
     BestImagePicker,
@@ -20,17 +23,19 @@ from hero_bench.baselines.dreambooth import (
 )
 from hero_bench.config import build_run_config
 from hero_bench.errors import ConfigError
-from hero_bench.evaluation import SamplingSettings
+from hero_bench.evaluation import SamplingSettings, generate_images, seeded_noise
+from hero_bench.gpucheck.arch import clip_tokenizer
 from hero_bench.methods import METHODS
 from hero_bench.methods.base import RunContext
-from hero_bench.models import lora_parameters
+from hero_bench.model_source import DEFAULT_MODEL
+from hero_bench.models import load_pipeline, lora_parameters
 from hero_bench.oracles import ORACLES
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.registry import Entry
 from hero_bench.runs import Run, run_dir_for
-from hero_bench.tasks.base import Task
+from hero_bench.tasks.base import DREAMBOOTH_TOKEN, Task
 from hero_bench.tasks.loader import load_task
-from hero_bench.testing import tiny_clip_tokenizer, tiny_sd_pipeline
+from hero_bench.testing import tiny_sd_pipeline
 
 STEPS = 3
 SCRIPT = [  # what the oracle says about the first two batches of four images
@@ -78,14 +83,34 @@ def test_picker_takes_batch_bests_first_then_good_by_score():
     assert [(b, i) for b, i, _ in restored.chosen] == EXPECTED
 
 
-def test_identifier_is_rare_and_encodable():
-    tok = tiny_clip_tokenizer()
-    task = load_task("toy-black-cat")
-    assert choose_identifier(tok, task_words(task)) == "sks"
-    assert choose_identifier(tok, {"sks"}) == "zwx"
-    assert encodes_cleanly(tok, "sks")
+def test_identifier_is_one_token_sks_in_sds_vocabulary_and_r_in_the_toy_one():
+    sd = clip_tokenizer()  # SD v1.5's own vocabulary, rebuilt offline
+    assert choose_identifier(sd, task_words(load_task("black-cat"))) == "sks"
+    assert choose_identifier(sd, {"sks"}) == "ohwx", "the next candidate that is one token"
+    toy = CLIPTokenizer.from_pretrained(Path(DEFAULT_MODEL) / "tokenizer")
+    assert len(toy("sks", add_special_tokens=False).input_ids) == 3, "the toy vocabulary spells it in letters"
+    assert choose_identifier(toy, task_words(load_task("toy-black-cat"))) == "r"
+    assert encodes_cleanly(toy, "sks")
     with pytest.raises(ConfigError, match="identifier"):
-        choose_identifier(tok, set(), requested="two words")
+        choose_identifier(toy, set(), requested="two words")
+
+
+def test_toy_identifier_leaves_what_the_pretrained_model_draws_almost_unchanged():
+    """DreamBooth's epoch 0 is evaluated with [V] in the prompt; on the toy model, 'sks' before the noun made
+    toy-mountain draw no mountain at all (mean pixel change 58 of 255, 14 on toy-blue-circle)."""
+    pipe = load_pipeline(DEFAULT_MODEL, dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    noise = seeded_noise(pipe, 16, 10_000)
+    for name in ("toy-mountain", "toy-blue-circle"):
+        task = load_task(name)
+        with_v = task.dreambooth.with_token(choose_identifier(pipe.tokenizer, task_words(task)))["generation_prompt"]
+        without = " ".join(task.dreambooth.generation_prompt.replace(DREAMBOOTH_TOKEN, "").split())
+        arrays = [
+            np.stack([np.asarray(im, dtype=np.float32) for im in generate_images(
+                pipe, [p] * 16, noise, SamplingSettings(num_inference_steps=task.default_steps))])
+            for p in (with_v, without)
+        ]
+        assert np.abs(arrays[0] - arrays[1]).mean() < 4.0, f"{name}: {with_v!r} draws something else"
 
 
 def _ctx(pipe, **options):
@@ -99,7 +124,7 @@ def test_method_selects_then_stops_spending_feedback_and_trains(fresh_tiny_pipe)
     assert isinstance(method, DreamBooth)
     method.setup(_ctx(fresh_tiny_pipe))
     assert method.training_prompts(1) == ["a black triangle sitting inside a box"]
-    assert method.eval_prompts(2) == ["a sks black triangle sitting inside a box"] * 2
+    assert method.eval_prompts(2) == ["a black triangle sitting inside a box r"] * 2
     before = [p.detach().clone() for p in lora_parameters(fresh_tiny_pipe)]
     stats = method.update(None, _images(0), SCRIPT[0])  # type: ignore[arg-type]
     assert stats["selecting"] == 1 and method.wants_feedback()
@@ -154,4 +179,4 @@ def test_run_loop_evaluates_with_the_generation_prompt(tmp_path, monkeypatch):
     folder = run_dir_for(tmp_path / "runs", cfg)
     Run(cfg, folder, progress=False).execute()
     verdicts = json.loads((folder / "eval" / "epoch_002" / "verdicts.json").read_text())
-    assert verdicts["prompts"] == ["a sks black triangle sitting inside a box"] * 2
+    assert verdicts["prompts"] == ["a black triangle sitting inside a box r"] * 2

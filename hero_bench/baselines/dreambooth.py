@@ -45,8 +45,12 @@ from hero_bench.tasks.fit import task_text
 
 Tensor = torch.Tensor
 
-RARE_IDENTIFIERS: tuple[str, ...] = ("sks", "zwx", "qvk", "vzx", "ohwx")
-"""Candidate identifier words, tried in order; the first with the fewest tokens and no unknown token wins."""
+RARE_IDENTIFIERS: tuple[str, ...] = ("sks", "zwx", "qvk", "vzx", "ohwx", "r")
+"""Candidate identifier words; the first with the fewest tokens and no unknown token wins. SD's vocabulary has
+`sks` as one token (the DreamBooth paper's choice). The toy vocabulary has no rare word: it spells the others in
+three or four letters, which its text encoder reads as strongly as a word ('a sks view of mountains' draws no
+mountain), so there the one-letter `r` wins, a single token that at the end of a prompt leaves the pretrained
+model's images almost unchanged (`scripts/dreambooth-identifier-prior.py`, docs/baselines.md)."""
 
 CLASS_SEED_OFFSET = 7919
 """Class images are drawn from their own seeded noise so they do not depend on the run's sampling RNG."""
@@ -78,8 +82,7 @@ def task_words(task: Task) -> set[str]:
 def choose_identifier(tokenizer: Any, avoid: set[str], requested: str | None = None) -> str:
     """The word that stands for [V]: `requested` if valid, else the rarest-looking candidate.
 
-    Fewest tokens first (one token in SD's vocabulary for "sks"); the toy tokenizer splits unknown words
-    into characters, which is still a unique, encodable identifier.
+    Fewest tokens first: one token has the weakest prior (`sks` in SD's vocabulary, `r` in the toy one).
     """
     if requested is not None:
         if not re.fullmatch(r"\S+", requested) or not encodes_cleanly(tokenizer, requested):
