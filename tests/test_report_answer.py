@@ -107,3 +107,16 @@ def test_the_sentence_uses_the_paired_interval_where_the_pair_was_paired():
     assert "within noise" in unpaired, unpaired
     paired = sentence("toy-mountain", ranked, paired_lookup(paired_differences(df)))
     assert re.search(r"hero beats sd-pretrained by \+0\.10 \(paired 95% CI \+0\.\d\d to \+0\.\d\d\)", paired), paired
+
+
+def test_a_report_without_hero_does_not_caption_heros_feedback_ratios():
+    """A DreamBooth-against-pretrained report has no HERO ratios, so its caption must not promise them."""
+    from hero_bench.metrics.curves import EfficiencyRatio
+    from hero_bench.reports.answer import answer_section
+
+    ranked = standings(finals({"dreambooth": [0.7, 0.75, 0.72], "sd-pretrained": [0.5] * 3}))
+    (table,) = answer_section(ranked, [], [], 0.5).tables
+    assert "HERO" not in table.caption and not any("HERO" in c for c in table.frame.columns)
+    ratio = EfficiencyRatio("toy-mountain", "hero", "d3po-style", 0.6, 32.0, 64.0, 2.0, 1.0, 4.0, 100, 90, "")
+    (table,) = answer_section(standings(finals({"hero": [0.8] * 3})), [ratio], [], 0.5).tables
+    assert "how many times less feedback HERO needs" in table.caption

@@ -194,8 +194,9 @@ def answer_section(
             "answer-table",
             pd.DataFrame(rows).set_index("task"),
             f"Methods ranked by final success (mean over {over} seeds) [95% interval: bootstrap over seeds and "
-            "evaluation images]; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval "
-            "over seeds]",
+            "evaluation images]"
+            + ("; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval over seeds]"
+               if at_final or to_target else ""),
             "tables/ranking.csv",
         )
     )
