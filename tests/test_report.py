@@ -201,3 +201,12 @@ def test_sample_grid_marks_each_image_by_the_judge(tmp_path):
     assert (b.n_good, b.n) == (0, 3) and b.image.getpixel((0, 0)) == BAD
     verdicts = json.loads((run / "eval" / "epoch_000" / "verdicts.json").read_text())
     assert verdicts["best"] == 0
+
+
+def test_the_same_runs_give_the_same_svg_bytes(runs_root, tmp_path):
+    """A committed report regenerated from the same runs must not show every plot as changed."""
+    svgs = []
+    for name in ("a", "b"):
+        out = build_report([runs_root], tmp_path / name, "md", suite=MetricSuite())
+        svgs.append({p.name: p.read_bytes() for p in sorted((out.parent / "plots").glob("*.svg"))})
+    assert svgs[0] and svgs[0] == svgs[1]

@@ -31,7 +31,9 @@ def _save(fig, base: Path) -> list[Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_suffix(".png"), base.with_suffix(".svg")]
     fig.savefig(paths[0], dpi=110, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
+    # no date and fixed element ids: the same runs give the same SVG bytes, so a committed report's diff is real
+    with plt.rc_context({"svg.hashsalt": "hero-bench"}):
+        fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return paths
 
