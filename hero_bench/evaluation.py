@@ -22,7 +22,7 @@ from hero_bench.metrics.success import wilson_interval  # noqa: F401 - re-export
 from hero_bench.model_source import DEFAULT_MODEL  # noqa: F401 - re-exported (defined there without torch)
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
-from hero_bench.tasks.base import Task
+from hero_bench.tasks.base import Task, spread_prompts  # noqa: F401 - spread_prompts re-exported (defined without torch)
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,6 @@ def seeded_noise(pipe: StableDiffusionPipeline, n: int, seed: int) -> torch.Tens
     """`n` standard-normal initial latents, identical for a given seed on every machine (CPU generator)."""
     gen = torch.Generator("cpu").manual_seed(seed)
     return torch.randn((n, *latent_shape(pipe)), generator=gen)
-
-
-def spread_prompts(prompts: Sequence[str], n: int) -> list[str]:
-    """Cycle the prompts over n images so that each evaluation prompt gets an equal share."""
-    return [prompts[i % len(prompts)] for i in range(n)]
 
 
 def generate_images(

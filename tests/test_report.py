@@ -210,3 +210,29 @@ def test_the_same_runs_give_the_same_svg_bytes(runs_root, tmp_path):
         out = build_report([runs_root], tmp_path / name, "md", suite=MetricSuite())
         svgs.append({p.name: p.read_bytes() for p in sorted((out.parent / "plots").glob("*.svg"))})
     assert svgs[0] and svgs[0] == svgs[1]
+
+
+def test_alignment_is_scored_against_the_prompt_the_person_asked_for(tmp_path):
+    """sd-enhanced samples from its enhanced prompt and DreamBooth from its [V] prompt; CLIP alignment must still
+    compare each image with the task's evaluation prompt it stands for, as for every other method."""
+    from hero_bench.reports.build import _epoch_metric_rows, _ScoredBatches
+    from hero_bench.reports.fixtures import PROMPTS
+
+    run = write_run(tmp_path, "toy-blue-circle", "sd-enhanced", 0, lambda e: 0.5, uses_feedback=False, epochs=1,
+                    n_eval=8)
+    rewritten = ["one blue circle in a box r", "a purple circle by the water with its reflection"]
+    for path in run.glob("eval/epoch_*/verdicts.json"):
+        verdicts = json.loads(path.read_text())
+        path.write_text(json.dumps({**verdicts, "prompts": [rewritten[i % 2] for i in range(8)]}))
+    (run / "task.json").write_text(json.dumps({"name": "toy-blue-circle", "eval_prompts": PROMPTS}))
+    batch = load_runs([tmp_path]).runs[0].final_eval()
+    assert batch is not None and batch.prompts == [rewritten[i % 2] for i in range(8)]
+    assert batch.metric_prompts == [PROMPTS[i % 2] for i in range(8)]
+    suite = MetricSuite.for_toy_world()
+    assert suite.clip is not None
+    asked, sampled = (float(suite.clip.clip_score(batch.images(), p).mean()) for p in (batch.metric_prompts,
+                                                                                         batch.prompts))
+    assert asked != pytest.approx(sampled, abs=1e-3), "the two prompt sets must tell the scores apart"
+    assert _ScoredBatches(suite)(batch).values["clip_score"] == pytest.approx(asked)
+    per_epoch = _epoch_metric_rows(load_runs([tmp_path]), _ScoredBatches(suite))  # the curves' path
+    assert per_epoch.set_index("epoch").loc[1, "clip_score"] == pytest.approx(asked)

@@ -56,7 +56,7 @@ class _ScoredBatches:
 
     def __call__(self, batch: EvalBatch) -> MetricResult:
         if batch.folder not in self._done:
-            self._done[batch.folder] = self.suite.compute(batch.images(), batch.prompts)
+            self._done[batch.folder] = self.suite.compute(batch.images(), batch.metric_prompts)
         return self._done[batch.folder]
 
 
@@ -101,7 +101,7 @@ def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
         label = str(run.results["label"].iloc[0])
         for folder in run.eval_epochs():
             epoch = int(folder.name.split("_")[-1])
-            batch = EvalBatch.read(folder)
+            batch = run.eval_batch(folder)
             if batch is None or epoch not in results.index:
                 continue
             res = score(batch)

@@ -18,8 +18,9 @@ from PIL import Image
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics.lora_only import lora_only_rows
-from hero_bench.run_files import STD_NOISE_EVAL
+from hero_bench.run_files import STD_NOISE_EVAL, TASK
 from hero_bench.run_folders import read_results, read_run_json, run_in_progress
+from hero_bench.tasks.base import spread_prompts
 
 RESULT_COLUMNS = ["method", "task", "seed", "epoch", "feedback_used", "success_rate"]
 
@@ -56,7 +57,18 @@ class Run:
     def final_eval(self) -> EvalBatch | None:
         """The judged images of the last evaluated epoch, or None if the run kept none."""
         epochs = self.eval_epochs()
-        return EvalBatch.read(epochs[-1]) if epochs else None
+        return self.eval_batch(epochs[-1]) if epochs else None
+
+    def eval_batch(self, folder: Path) -> EvalBatch | None:
+        """One evaluation folder's images, each with the prompt it was made from and the task's evaluation
+        prompt it stands for (from the run's task.json; absent in folders written before it existed)."""
+        batch = EvalBatch.read(folder)
+        task_file = self.path / TASK
+        if batch is not None and task_file.exists():
+            asked = read_run_json(task_file).get("eval_prompts") or []
+            if asked:
+                batch.requested = spread_prompts([str(p) for p in asked], len(batch.files))
+        return batch
 
 
 @dataclass
@@ -68,6 +80,15 @@ class EvalBatch:
     good: list[bool]
     prompts: list[str]
     best: int | None = None
+    requested: list[str] | None = None
+    """The task's evaluation prompt each image stands for, where a method sampled from a rewritten one
+    (sd-enhanced's enhanced prompt, DreamBooth's [V] prompt)."""
+
+    @property
+    def metric_prompts(self) -> list[str]:
+        """What alignment metrics compare each image with: what the person asked for (the task's evaluation
+        prompt), so that a method that rewrites its prompt is scored on the same text as the others."""
+        return self.requested if self.requested is not None else self.prompts
 
     @classmethod
     def read(cls, folder: Path) -> EvalBatch | None:

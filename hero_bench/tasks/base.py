@@ -13,6 +13,7 @@ add (`Task.require`); `summary` defaults to the success condition and `category`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -31,6 +32,12 @@ Category = Literal[
     "safety",
 ]
 World = Literal["toy", "real"]
+
+def spread_prompts(prompts: Sequence[str], n: int) -> list[str]:
+    """Cycle the prompts over n images so that each evaluation prompt gets an equal share. Image i of every
+    evaluation batch stands for prompt i of this list, whatever prompt a method rewrote it to."""
+    return [prompts[i % len(prompts)] for i in range(n)]
+
 
 DREAMBOOTH_TOKEN = "[V]"
 """Placeholder for DreamBooth's rare identifier token; a baseline substitutes its own token for it."""
