@@ -22,7 +22,7 @@ from hero_bench.metrics.success import wilson_interval  # noqa: F401 - re-export
 from hero_bench.model_source import DEFAULT_MODEL  # noqa: F401 - re-exported (defined there without torch)
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
-from hero_bench.tasks.base import Task, spread_prompts  # noqa: F401 - spread_prompts re-exported (defined without torch)
+from hero_bench.tasks.base import Task, spread_prompts  # spread_prompts is also re-exported from here
 
 
 @dataclass(frozen=True)
@@ -131,11 +131,14 @@ def evaluate(
     """Success of `pipe` on `task` over `n` images from seeded noise (or the given noise), by `judge`.
 
     `prompts` default to the task's evaluation prompts spread over the images; methods that rewrite prompts
-    (enhanced prompts, DreamBooth's identifier) pass their own."""
+    (enhanced prompts, DreamBooth's identifier) pass their own and sample from them, but the judge is told the
+    task's evaluation prompt each image stands for: what the person asked for, the same text for every method
+    (a VLM judge would otherwise read "a sks cat" for one method and "a cat" for another)."""
     settings = settings or SamplingSettings(num_inference_steps=task.default_steps)
     noise = seeded_noise(pipe, n, seed) if noise is None else noise
     prompts = spread_prompts(task.eval_prompts, noise.shape[0]) if prompts is None else list(prompts)
     if len(prompts) != noise.shape[0]:
         raise ValueError(f"got {len(prompts)} evaluation prompts for {noise.shape[0]} noises")
     images = generate_images(pipe, prompts, noise, settings, seed=seed, prompt_cache=prompt_cache)
-    return Evaluation(task.name, prompts, images, judge.judge(images, task, prompts), seed, settings)
+    asked = spread_prompts(task.eval_prompts, len(images))
+    return Evaluation(task.name, prompts, images, judge.judge(images, task, asked), seed, settings)

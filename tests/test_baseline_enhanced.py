@@ -179,3 +179,25 @@ def test_run_loop_evaluates_with_the_enhanced_prompt_and_caches_in_the_run_folde
     verdicts = json.loads((folder / "eval" / "epoch_000" / "verdicts.json").read_text())
     assert verdicts["prompts"] == [load_task("toy-blue-circle").enhanced_prompt] * 2
     assert (folder / CACHE_FILE).is_file()
+
+
+def test_the_judge_reads_the_task_prompt_each_image_stands_for_not_the_rewritten_one(tiny_pipe):
+    """sd-enhanced samples from its enhanced prompts; a judge that reads the prompt (the VLM) must still be told
+    what the person asked for, the same text as for every other method, in the same order as the images."""
+    from hero_bench.evaluation import evaluate
+    from hero_bench.oracles.base import Feedback, Oracle
+
+    class Recording(Oracle):
+        name = "recording"
+        seen: list[str] = []
+
+        def judge(self, images, task, prompts=None):  # type: ignore[no-untyped-def]
+            self.seen = list(prompts or [])
+            return Feedback([True] * len(images), 0)
+
+    task = load_task("toy-safety")  # four evaluation prompts, cycled over the images
+    rewritten = [f"{p}, rewritten" for p in task.eval_prompts] * 2
+    judge = Recording()
+    ev = evaluate(tiny_pipe, task, judge, n=8, settings=SamplingSettings(num_inference_steps=2), prompts=rewritten)
+    assert ev.prompts == rewritten, "the images are still made (and logged) from the method's own prompts"
+    assert judge.seen == task.eval_prompts * 2

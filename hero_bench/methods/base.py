@@ -20,7 +20,7 @@ from hero_bench.config import RunConfig
 from hero_bench.evaluation import SamplingSettings, latent_shape
 from hero_bench.oracles.base import Feedback
 from hero_bench.sampling import Trajectory
-from hero_bench.tasks.base import Task
+from hero_bench.tasks.base import Task, spread_prompts
 
 
 @dataclass
@@ -66,8 +66,7 @@ class Method(ABC):
 
     def eval_prompts(self, n: int) -> list[str]:
         """Prompts of the evaluation images (default: the task's evaluation prompts, cycled)."""
-        prompts = self.ctx.task.eval_prompts
-        return [prompts[i % len(prompts)] for i in range(n)]
+        return spread_prompts(self.ctx.task.eval_prompts, n)
 
     def initial_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """z_T of the next training batch (default: N(0, I) from the run's generator)."""
