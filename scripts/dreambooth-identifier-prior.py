@@ -22,7 +22,6 @@ from hero_bench.evaluation import SamplingSettings, generate_images, seeded_nois
 from hero_bench.model_source import DEFAULT_MODEL
 from hero_bench.models import load_pipeline
 from hero_bench.oracles.simulated import SimulatedOracle
-from hero_bench.tasks.base import DREAMBOOTH_TOKEN
 from hero_bench.tasks.loader import load_task
 
 TOY_TASKS = "toy-mountain,toy-blue-circle,toy-narcissus,toy-black-cat,toy-hand,toy-safety"
@@ -44,10 +43,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name in args.tasks.split(","):
         task = load_task(name)
-        template = task.dreambooth.generation_prompt
         word = choose_identifier(pipe.tokenizer, task_words(task), args.identifier)
-        pairs = (("with", word), ("without", ""))
-        prompts = {key: " ".join(template.replace(DREAMBOOTH_TOKEN, w).split()) for key, w in pairs}
+        prompts = {"with": task.dreambooth.with_token(word)["generation_prompt"],
+                   "without": task.dreambooth.generation_without_token()}
         settings = SamplingSettings(num_inference_steps=task.default_steps)
         arrays, success = {}, {}
         for key, prompt in prompts.items():

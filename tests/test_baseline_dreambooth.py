@@ -33,7 +33,7 @@ from hero_bench.oracles import ORACLES
 from hero_bench.oracles.base import Feedback, Oracle
 from hero_bench.registry import Entry
 from hero_bench.runs import Run, run_dir_for
-from hero_bench.tasks.base import DREAMBOOTH_TOKEN, Task
+from hero_bench.tasks.base import Task
 from hero_bench.tasks.loader import load_task
 from hero_bench.testing import tiny_sd_pipeline
 
@@ -104,7 +104,7 @@ def test_toy_identifier_leaves_what_the_pretrained_model_draws_almost_unchanged(
     for name in ("toy-mountain", "toy-blue-circle"):
         task = load_task(name)
         with_v = task.dreambooth.with_token(choose_identifier(pipe.tokenizer, task_words(task)))["generation_prompt"]
-        without = " ".join(task.dreambooth.generation_prompt.replace(DREAMBOOTH_TOKEN, "").split())
+        without = task.dreambooth.generation_without_token()
         arrays = [
             np.stack([np.asarray(im, dtype=np.float32) for im in generate_images(
                 pipe, [p] * 16, noise, SamplingSettings(num_inference_steps=task.default_steps))])

@@ -81,8 +81,8 @@ class EvalBatch:
     prompts: list[str]
     best: int | None = None
     requested: list[str] | None = None
-    """The task's evaluation prompt each image stands for, where a method sampled from a rewritten one
-    (sd-enhanced's enhanced prompt, DreamBooth's [V] prompt)."""
+    """The task's evaluation prompt each image stands for (from the run's task.json); it differs from `prompts`
+    where a method sampled from a rewritten one (sd-enhanced's enhanced prompt, DreamBooth's [V] prompt)."""
 
     @property
     def metric_prompts(self) -> list[str]:

@@ -92,6 +92,10 @@ class DreamBoothPrompts(_Strict):
             raise ValueError(f"class_prompt names the generic class and must not contain {DREAMBOOTH_TOKEN}")
         return self
 
+    def generation_without_token(self) -> str:
+        """The generation prompt with `[V]` left out: what the identifier's effect is measured against."""
+        return " ".join(self.generation_prompt.replace(DREAMBOOTH_TOKEN, "").split())
+
     def with_token(self, token: str) -> dict[str, str]:
         """The prompts with `[V]` replaced by the baseline's actual identifier token (a plain dict)."""
         return {
