@@ -136,9 +136,9 @@ def evaluate(
     (a VLM judge would otherwise read "a sks cat" for one method and "a cat" for another)."""
     settings = settings or SamplingSettings(num_inference_steps=task.default_steps)
     noise = seeded_noise(pipe, n, seed) if noise is None else noise
-    prompts = spread_prompts(task.eval_prompts, noise.shape[0]) if prompts is None else list(prompts)
+    asked = spread_prompts(task.eval_prompts, noise.shape[0])
+    prompts = asked if prompts is None else list(prompts)
     if len(prompts) != noise.shape[0]:
         raise ValueError(f"got {len(prompts)} evaluation prompts for {noise.shape[0]} noises")
     images = generate_images(pipe, prompts, noise, settings, seed=seed, prompt_cache=prompt_cache)
-    asked = spread_prompts(task.eval_prompts, len(images))
     return Evaluation(task.name, prompts, images, judge.judge(images, task, asked), seed, settings)
