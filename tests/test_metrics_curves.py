@@ -89,6 +89,8 @@ def test_efficiency_ratio_is_undefined_when_a_method_never_reaches():
     r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=50)
     assert math.isnan(r.ratio) and r.n_boot_valid == 0
     assert "d3po never reaches" in r.describe()
+    both = efficiency_ratio(table({("hero", 0): [0.2, 0.3], ("d3po", 0): [0.2, 0.3]}), "hero", "d3po", 0.75, n_boot=20)
+    assert "(hero and d3po never reach 75%)" in both.describe()
 
 
 def test_efficiency_ratio_needs_a_task_when_there_are_several():
@@ -108,7 +110,8 @@ def test_efficiency_at_final_uses_the_comparators_own_end_of_budget_success():
     r = efficiency_at_final(df, "hero", "d3po", "t", n_boot=200)
     assert (r.target, r.feedback_a, r.feedback_b, r.ratio) == (pytest.approx(0.5), 16, 48, 3.0)
     flat = table({("hero", 0): [0.6, 0.7], ("d3po", 0): [0.2, 0.5]})
-    assert "needs no feedback" in efficiency_at_final(flat, "hero", "d3po", "t", n_boot=20).describe()
+    no_need = efficiency_at_final(flat, "hero", "d3po", "t", n_boot=20).describe()
+    assert "hero needs no feedback to reach 50%; compared with d3po" in no_need
     stuck = table({("hero", 0): [0.2, 0.1, 0.3], ("d3po", 0): [0.2, 0.3, 0.2]})  # d3po ends where it began
     r = efficiency_at_final(stuck, "hero", "d3po", "t", n_boot=20)
     assert math.isnan(r.ratio) and "d3po ends no higher than it starts, 20%: no gain to match" in r.describe()

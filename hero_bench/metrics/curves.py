@@ -140,9 +140,15 @@ class EfficiencyRatio:
         if self.undefined_because:
             return f"{self.task}: ratio undefined ({self.undefined_because})"
         if np.isnan(self.ratio):
-            why = [m for m, f in ((self.method_a, self.feedback_a), (self.method_b, self.feedback_b)) if np.isnan(f)]
-            return (f"{self.task}: ratio undefined ({', '.join(why) or self.method_a} "
-                    f"{'never reaches' if why else 'needs no feedback to reach'} {self.target:.0%})")
+            pairs = ((self.method_a, self.feedback_a), (self.method_b, self.feedback_b))
+            missing = [m for m, f in pairs if np.isnan(f)]
+            if len(missing) == 2:
+                why = f"{missing[0]} and {missing[1]} never reach {self.target:.0%}"
+            elif missing:
+                why = f"{missing[0]} never reaches {self.target:.0%}"
+            else:  # A starts at the target: B / 0 feedback is no ratio (several comparators share this reason)
+                why = f"{self.method_a} needs no feedback to reach {self.target:.0%}; compared with {self.method_b}"
+            return f"{self.task}: ratio undefined ({why})"
         return (f"{self.task}: {self.method_b} needs {self.ratio:.2f}x the feedback of {self.method_a} to reach "
                 f"{self.target:.0%} (95% bootstrap CI {self.ci_low:.2f}-{self.ci_high:.2f}, "
                 f"{self.n_boot_valid}/{self.n_boot} draws reached)")
