@@ -6,6 +6,7 @@
 neck-split: `necks.split_at_necks` (two shapes touching through a thin neck are two objects).
 square-aspect: `parse.SQUARE_MAX_ASPECT` (a long four-cornered blob is a rectangle, not a square).
 corner-bite: `parse._bottom_dent` letting a dent's bounding edge lie in the outer 15% (a bite beside a corner).
+corner-step: `corner_steps.corner_step` (a bite out of a square's corner, on any side, is a defect).
 Prints each changed image's objects without and with the rule, and the count; with a task, also its verdict
 without and with the rule. docs/toyworld.md has the figures.
 """
@@ -47,11 +48,16 @@ def _corner_bite(on: bool) -> None:
     parse._bottom_dent = _DENT if on else _dent_bounded_inside
 
 
-_SPLIT, _ASPECT, _DENT = parse.split_at_necks, parse.SQUARE_MAX_ASPECT, parse._bottom_dent
+def _corner_step(on: bool) -> None:
+    parse.corner_step = _STEP if on else (lambda crop: 0.0)
+
+
+_SPLIT, _ASPECT, _DENT, _STEP = parse.split_at_necks, parse.SQUARE_MAX_ASPECT, parse._bottom_dent, parse.corner_step
 RULES: dict[str, Callable[[bool], None]] = {
     "neck-split": _neck_split,
     "square-aspect": _square_aspect,
     "corner-bite": _corner_bite,
+    "corner-step": _corner_step,
 }
 
 

@@ -12,6 +12,7 @@ from scipy import ndimage
 from skimage.measure import regionprops
 
 from hero_bench.toyworld.colour_names import object_colour_name
+from hero_bench.toyworld.corner_steps import corner_step
 from hero_bench.toyworld.necks import split_at_necks
 from hero_bench.toyworld.render import NOTCH_DEPTH, NOTCH_WIDTH, WALL
 from hero_bench.toyworld.scene import (
@@ -188,7 +189,8 @@ def _bottom_dent(crop: np.ndarray) -> float:
 
 def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, bool]:
     """(shape, defect) of one blob: triangles taper, squares fill their corners (a long one is a rectangle),
-    circles neither; an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect. A
+    circles neither; an emptied bottom-centre area or a dent in the bottom edge is the notch of a defect, and
+    so is a bite out of a four-cornered blob's corner (`corner_steps`; a circle's edge is all "corner"). A
     reflection's shape is the best of REFLECTION_SHAPE_WEIGHTS' linear scores."""
     ys, xs = np.nonzero(blob)
     f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
@@ -202,6 +204,7 @@ def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, boo
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square" if f["aspect"] < SQUARE_MAX_ASPECT else "rectangle"
+        defect = defect or corner_step(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]) > 0
     else:
         shape = "circle"
     return shape, defect
