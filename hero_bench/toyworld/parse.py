@@ -193,7 +193,8 @@ def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, boo
     so is a bite out of a four-cornered blob's corner (`corner_steps`; a circle's edge is all "corner"). A
     reflection's shape is the best of REFLECTION_SHAPE_WEIGHTS' linear scores."""
     ys, xs = np.nonzero(blob)
-    f = shape_features(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    crop = blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    f = shape_features(crop)
     defect = bool(f["notch"] < NOTCH_EMPTY or f["rise"] >= NOTCH_RISE)
     if reflection:
         scores = np.array(REFLECTION_SHAPE_BIAS)
@@ -204,7 +205,7 @@ def classify_shape(blob: np.ndarray, reflection: bool = False) -> tuple[str, boo
         shape = "triangle"
     elif f["corners"] >= CORNERS_SQUARE:
         shape = "square" if f["aspect"] < SQUARE_MAX_ASPECT else "rectangle"
-        defect = defect or corner_step(blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]) > 0
+        defect = defect or corner_step(crop) > 0
     else:
         shape = "circle"
     return shape, defect
