@@ -29,6 +29,14 @@ RETRIES = 3
 
 PROBE_TIMEOUT_S = 120.0
 
+REACH_TIMEOUT_S = 10.0
+"""How long the driver waits for a TCP answer from `--address` before Ray is asked to join it: Ray itself retries an
+unreachable head for minutes (a GCS address) or 30 s (Ray Client) while printing C++ warnings."""
+
+RAY_CLIENT_PORT = 10001
+
+TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray start` and `ray get-auth-token --generate` keep it
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -63,9 +71,11 @@ def run_grid(jobs: list[tuple[RunConfig, Path]], resume: bool, options: RayOptio
     """Run every (config, folder) as a Ray task; returns the progress record with every run's outcome.
     Raises GridCancelled on Ctrl-C and HeroBenchError for a problem found before any run started. A caller
     that has already called `ray.init` keeps its Ray (and `options.address` is not used)."""
+    refuse_undistributable([cfg for cfg, _ in jobs])
+    if options.address and "ray" not in sys.modules:
+        _send_cluster_token()  # read once, when Ray's config is first loaded
     import ray
 
-    refuse_undistributable([cfg for cfg, _ in jobs])
     jobs = [(cfg, Path(folder).resolve()) for cfg, folder in jobs]  # workers have their own working directory
     owned = not ray.is_initialized()
     if owned:
@@ -84,6 +94,9 @@ def run_grid(jobs: list[tuple[RunConfig, Path]], resume: bool, options: RayOptio
 def _connect(address: str | None) -> None:
     import ray
 
+    if address:
+        _check_reachable(address)
+
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)  # each run's outcome comes back as a value
     try:
         if address:
@@ -92,10 +105,69 @@ def _connect(address: str | None) -> None:
             ray.init(address="local", include_dashboard=False, **quiet)  # type: ignore[arg-type]
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        token = (
+            "; a cluster with token authentication (Ray's default since 2.59) needs its token here: "
+            "RAY_AUTH_TOKEN=$(ray get-auth-token) from its head node"
+            if address and address != "auto"
+            else ""
+        )
         raise HeroBenchError(
             f"cannot start or join {where}: {one_line(e)[:300]}; for a cluster, run `ray start --head` on its "
-            "head node and pass --address auto there (or ray://HOST:10001 from elsewhere)"
+            f"head node and pass --address auto there (or ray://HOST:10001 from elsewhere){token}"
         ) from None
+
+
+def _send_cluster_token() -> None:
+    """Ray starts clusters with token authentication by default (2.59+) and `ray start` keeps the token in
+    ~/.ray/auth_token. A driver that joins with `auto` finds it; one that joins by HOST:PORT or ray:// sends it
+    only when RAY_AUTH_MODE=token, and otherwise retries for 20-30 s and fails. So a token at hand is sent
+    unless the user set the mode; a cluster without authentication ignores it."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or TOKEN_FILE.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def head_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) that `--address` names, or None for what Ray resolves itself (`auto`, `local`, no port)."""
+    text = address.strip()
+    client = text.startswith("ray://")
+    if client:
+        text = text[len("ray://") :]
+    host, sep, port = text.rpartition(":")
+    if not sep:  # `auto`, `local`, or a bare Ray Client host
+        return (text, RAY_CLIENT_PORT) if client and text else None
+    if not port.isdigit() or not host:
+        raise HeroBenchError(
+            f"--address {address!r} is not HOST:PORT, ray://HOST:PORT or auto; e.g. --address auto on a cluster "
+            "node or --address ray://HEAD_IP:10001 from elsewhere (docs/scale-out.md)"
+        )
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str) -> None:
+    """One line and exit 2 for a head that does not answer, instead of Ray's minutes of retries."""
+    import socket
+
+    endpoint = head_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        socket.create_connection(endpoint, timeout=REACH_TIMEOUT_S).close()
+    except socket.gaierror:
+        why = f"the host name {endpoint[0]!r} does not resolve"
+    except TimeoutError:
+        why = f"no answer from {endpoint[0]}:{endpoint[1]} within {REACH_TIMEOUT_S:g} s"
+    except ConnectionRefusedError:
+        why = f"{endpoint[0]}:{endpoint[1]} refused the connection"
+    except OSError as e:
+        why = f"{endpoint[0]}:{endpoint[1]} did not accept a connection ({e.strerror or e})"
+    else:
+        return
+    raise HeroBenchError(
+        f"cannot reach the Ray cluster at {address!r}: {why}; is `ray start --head` running there? Pass the "
+        "head's HOST:6379 from a cluster node (or auto) and ray://HOST:10001 from elsewhere (docs/scale-out.md)"
+    )
 
 
 def _gpus_per_run(jobs: list[tuple[RunConfig, Path]], options: RayOptions, nodes: list[dict]) -> float:
