@@ -112,9 +112,9 @@ def token_cluster(ray_env):
     return ray_env.env, gcs, client
 
 
-def test_a_grid_joins_a_token_cluster_by_address_and_by_ray_client(token_cluster, tmp_path):
+def test_a_grid_joins_a_token_cluster_by_auto_by_address_and_by_ray_client(token_cluster, tmp_path):
     env, gcs, client = token_cluster
-    for address in (f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}"):
+    for address in ("auto", f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}"):  # auto: the newest `ray start` here
         out = tmp_path / address.replace(":", "-").replace("/", "")
         r = subprocess.run([*CLI, *TINY, "--address", address, "--out", str(out)], env=env, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
