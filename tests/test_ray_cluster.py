@@ -194,3 +194,18 @@ def _rows(results: Path) -> int:
         return len(pd.read_csv(results))
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return 0
+
+
+def test_which_addresses_are_checked_before_ray_joins_them():
+    """HOST:PORT and ray:// (port 10001 by default) are probed; what Ray resolves itself is left to it."""
+    from hero_bench.errors import HeroBenchError
+    from hero_bench.executors.ray_grid import head_endpoint
+
+    assert head_endpoint("10.0.0.5:6379") == ("10.0.0.5", 6379)
+    assert head_endpoint("ray://head") == ("head", 10001)
+    assert head_endpoint("ray://head:20001") == ("head", 20001)
+    assert head_endpoint("[::1]:6379") == ("::1", 6379)
+    for address in ("auto", "local", "anyscale://my-cluster"):
+        assert head_endpoint(address) is None, address
+    with pytest.raises(HeroBenchError, match="is not HOST:PORT"):
+        head_endpoint("head:port")

@@ -129,11 +129,14 @@ def _send_cluster_token() -> None:
 
 
 def head_endpoint(address: str) -> tuple[str, int] | None:
-    """(host, port) that `--address` names, or None for what Ray resolves itself (`auto`, `local`, no port)."""
+    """(host, port) that `--address` names, or None for what Ray resolves itself (`auto`, `local`, other
+    schemes)."""
     text = address.strip()
     client = text.startswith("ray://")
     if client:
         text = text[len("ray://") :]
+    elif "://" in text:  # another client scheme Ray may know (anyscale://...): Ray checks it
+        return None
     host, sep, port = text.rpartition(":")
     if not sep:  # `auto`, `local`, or a bare Ray Client host
         return (text, RAY_CLIENT_PORT) if client and text else None
