@@ -1,13 +1,15 @@
 """A grid on a Ray cluster that `ray start` started (real heads and nodes on this machine, no mock): `--address`
 joins it by its GCS address and by Ray Client when it uses token authentication (Ray's default once a token
 exists: any earlier local grid made one); a second node that dies mid-run (its raylet and workers SIGKILLed)
-costs no label, its run resuming elsewhere; and an address that does not answer is refused in one line at once
+costs no label, its run resuming elsewhere; a node that cannot write `--out`, or writes where this machine does
+not look, stops the grid before any run; and an address that does not answer is refused in one line at once
 instead of after Ray's minutes of retries."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -58,10 +60,15 @@ class RayProcesses:
     def __init__(self, env: dict[str, str]) -> None:
         self.env, self.procs = env, []
 
-    def start(self, *args: str) -> subprocess.Popen:
-        common = ["--disable-usage-stats", "--block"]
-        proc = subprocess.Popen([*RAY, "start", *args, *common], env=self.env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    def start(self, *args: str, own_mount: str | None = None, read_only: bool = False) -> subprocess.Popen:
+        """`own_mount`: the node sees its own empty tmpfs at that path (a private mount namespace), as a node
+        whose disk is not the shared one would."""
+        cmd = [*RAY, "start", *args, "--disable-usage-stats", "--block"]
+        if own_mount:
+            tmpfs = f"mount -t tmpfs {'-o ro ' if read_only else ''}none {shlex.quote(own_mount)}"
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{tmpfs} && exec {shlex.join(cmd)}"]
+        proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
         self.procs.append(proc)
         return proc
 
@@ -209,3 +216,47 @@ def test_which_addresses_are_checked_before_ray_joins_them():
         assert head_endpoint(address) is None, address
     with pytest.raises(HeroBenchError, match="is not HOST:PORT"):
         head_endpoint("head:port")
+
+
+def _alive_nodes(env: dict[str, str], gcs: int) -> int:
+    code = (
+        f"import logging, ray; ray.init(address='127.0.0.1:{gcs}', logging_level=logging.ERROR); "
+        "print(sum(bool(n['Alive']) for n in ray.nodes()))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return int(r.stdout.split()[-1]) if r.returncode == 0 and r.stdout.split() else 0
+
+
+def _can_unshare_mounts() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(
+    not _can_unshare_mounts(), reason="needs `unshare -m` (root or CAP_SYS_ADMIN) to give a node its own disk"
+)
+@pytest.mark.parametrize(
+    ("read_only", "message"),
+    [(True, "cannot write --out"), (False, "is not shared: a file that a worker on")],
+    ids=["read-only", "not-shared"],
+)
+def test_a_node_without_the_shared_out_folder_stops_the_grid_before_any_run(ray_env, tmp_path, read_only, message):
+    """A second node whose `--out` is its own tmpfs: read-only (the worker cannot write there) or writable (this
+    machine never sees what it wrote). Either way: one line naming the problem, exit 2, no run started."""
+    out = tmp_path / "shared"
+    out.mkdir()
+    gcs = ray_env.head("--num-cpus", "1")
+    ray_env.start("--address", f"127.0.0.1:{gcs}", "--num-cpus", "1", own_mount=str(out), read_only=read_only)
+    deadline = time.time() + 120
+    while _alive_nodes(ray_env.env, gcs) < 2:
+        assert time.time() < deadline, "the second node did not join"
+        time.sleep(0.5)
+    r = subprocess.run([*CLI, *TINY, "--address", f"127.0.0.1:{gcs}", "--out", str(out)], env=ray_env.env,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert message in " ".join(r.stderr.split()), r.stderr[-2000:]
+    assert not (out / "toy-hand" / "sd-pretrained" / "seed0" / "config.json").exists()
+    assert not list(out.glob(".hero-bench-probe-*")), "a marker this machine wrote was left behind"
