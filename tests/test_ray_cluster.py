@@ -260,3 +260,31 @@ def test_a_node_without_the_shared_out_folder_stops_the_grid_before_any_run(ray_
     assert message in " ".join(r.stderr.split()), r.stderr[-2000:]
     assert not (out / "toy-hand" / "sd-pretrained" / "seed0" / "config.json").exists()
     assert not list(out.glob(".hero-bench-probe-*")), "a marker this machine wrote was left behind"
+
+
+def test_a_ray_client_join_is_tried_again_when_the_heads_server_for_it_dies_at_start(monkeypatch):
+    """The failure comes from the head (its per-client server dying as it forks, seen once under load) and
+    cannot be provoked, so `ray.init` stands in for it here: Ray Client gets a second try, a GCS address and a
+    second failure do not."""
+    import ray
+
+    from hero_bench.executors import ray_grid
+
+    calls: list[str] = []
+    failing = {"times": 1}
+
+    def init(address, **kwargs):
+        calls.append(address)
+        if len([c for c in calls if c != "shutdown"]) <= failing["times"]:
+            raise ConnectionAbortedError("Initialization failure from server: SpecificServer startup failed")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    ray_grid._join("ray://head:10001", {})
+    assert calls == ["ray://head:10001", "shutdown", "ray://head:10001"]
+    for address, times, expected in (("head:6379", 1, 1), ("ray://head:10001", 2, 2)):
+        calls.clear()
+        failing["times"] = times
+        with pytest.raises(ConnectionAbortedError):
+            ray_grid._join(address, {})
+        assert [c for c in calls if c != "shutdown"] == [address] * expected, address
