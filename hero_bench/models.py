@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -28,6 +26,7 @@ from safetensors import safe_open
 
 from hero_bench.errors import ModelLoadError  # noqa: F401 - raised here; defined in errors.py for a torch-free CLI
 from hero_bench.model_source import local_model_folder
+from hero_bench.reach import hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +48,6 @@ ADAPTER_NAME = "default"
 def _offline() -> bool:
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return any(f.strip().upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect instead of the hub client's ~46 s of retries when there is no network."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    host = url.hostname or "huggingface.co"
-    port = url.port or (443 if url.scheme != "http" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _from_pretrained(source: str, dtype: torch.dtype | None, local_only: bool, variant: str | None):
@@ -97,7 +83,7 @@ def load_pipeline(
         try:
             pipe = _from_pretrained(text, dtype, local_only=True, variant=variant)
         except Exception as cached_error:  # noqa: BLE001 - any failure means "not in the local cache"
-            why = "HF_HUB_OFFLINE is set" if _offline() else None if _hub_reachable() else "no network"
+            why = "HF_HUB_OFFLINE is set" if _offline() else None if hub_reachable() else "no network"
             if why is not None:
                 raise ModelLoadError(
                     f"hub id {text!r} is not in the local Hugging Face cache and the hub cannot be reached "

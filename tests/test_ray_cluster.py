@@ -134,8 +134,8 @@ def test_an_address_that_does_not_answer_is_one_line_at_once(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     closed = _free_port()  # nothing listens there once the probe socket is closed
     cases = {
-        f"127.0.0.1:{closed}": "refused the connection",
-        f"ray://127.0.0.1:{closed}": "refused the connection",
+        f"127.0.0.1:{closed}": "(Connection refused)",
+        f"ray://127.0.0.1:{closed}": "(Connection refused)",
         "ray://no-such-host.invalid": "does not resolve",
         "head:port": "is not HOST:PORT, ray://HOST:PORT or auto",
     }

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hero_bench.errors import HeroBenchError
 from hero_bench.executors.progress import GridProgress
 from hero_bench.executors.work import RunOutcome, RunTracker, execute_one, one_line, probe_folder, run_label
+from hero_bench.reach import why_unreachable
 
 if TYPE_CHECKING:
     from hero_bench.config import RunConfig
@@ -170,25 +171,12 @@ def head_endpoint(address: str) -> tuple[str, int] | None:
 
 def _check_reachable(address: str) -> None:
     """One line and exit 2 for a head that does not answer, instead of Ray's minutes of retries."""
-    import socket
-
     endpoint = head_endpoint(address)
-    if endpoint is None:
-        return
-    try:
-        socket.create_connection(endpoint, timeout=REACH_TIMEOUT_S).close()
-    except socket.gaierror:
-        why = f"the host name {endpoint[0]!r} does not resolve"
-    except TimeoutError:
-        why = f"no answer from {endpoint[0]}:{endpoint[1]} within {REACH_TIMEOUT_S:g} s"
-    except ConnectionRefusedError:
-        why = f"{endpoint[0]}:{endpoint[1]} refused the connection"
-    except OSError as e:
-        why = f"{endpoint[0]}:{endpoint[1]} did not accept a connection ({e.strerror or e})"
-    else:
+    why = None if endpoint is None else why_unreachable(*endpoint, timeout=REACH_TIMEOUT_S)
+    if why is None:
         return
     raise HeroBenchError(
-        f"cannot reach the Ray cluster at {address!r}: {why}; is `ray start --head` running there? Pass the "
+        f"cannot reach the Ray cluster at {address!r} ({why}); is `ray start --head` running there? Pass the "
         "head's HOST:6379 from a cluster node (or auto) and ray://HOST:10001 from elsewhere (docs/scale-out.md)"
     )
 

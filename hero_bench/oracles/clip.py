@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +26,7 @@ from PIL import Image
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.oracles.base import Feedback, Oracle
+from hero_bench.reach import hub_reachable
 from hero_bench.tasks.base import Task
 from hero_bench.tasks.fit import task_text
 
@@ -54,15 +54,6 @@ def hub_offline() -> bool:
     return any(f.strip().upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect, so that a machine without network fails in seconds, not after the hub's retries."""
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def load_local_or_hub(load: Callable[..., Any], source: str | Path, what: str, fix: str) -> Any:
     """`load(source, local_files_only=...)` from a folder, the local cache, or (if reachable) the hub.
 
@@ -83,7 +74,7 @@ def load_local_or_hub(load: Callable[..., Any], source: str | Path, what: str, f
     try:
         return load(text, local_files_only=True)
     except OSError as cached_error:
-        why = "HF_HUB_OFFLINE is set" if hub_offline() else ("no network" if not _hub_reachable() else "")
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else ("no network" if not hub_reachable() else "")
         if why:
             raise OracleSetupError(
                 f"{what}: hub id {text!r} is not in the local Hugging Face cache and the hub cannot be used "
@@ -194,7 +185,7 @@ class OpenClip:
                     f"open_clip pretrained {pretrained!r} is neither a checkpoint file nor a tag of {arch} "
                     f"(tags: {', '.join(tags) or 'none'}); pass open_clip:{arch}:/path/to/checkpoint"
                 )
-            if hub_offline() or not _hub_reachable():
+            if hub_offline() or not hub_reachable():
                 raise OracleSetupError(
                     f"open_clip tag {pretrained!r} must be downloaded but the hub is off or unreachable: "
                     f"download the checkpoint elsewhere and pass open_clip:{arch}:/path/to/checkpoint"

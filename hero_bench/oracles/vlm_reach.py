@@ -9,12 +9,12 @@ library is imported here, so a refusal costs no torch import.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from hero_bench.errors import HeroBenchError
+from hero_bench.reach import why_unreachable
 
 START_THE_SERVER = "start the server, or give a reachable OpenAI-compatible URL (base_url=... or HERO_VLM_BASE_URL)"
 
@@ -51,9 +51,6 @@ def check_vlm_reachable(options: Mapping[str, Any], flag: str, timeout: float = 
         raise HeroBenchError(
             f"{flag}: the VLM endpoint {url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8000/v1"
         )
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return
-    except OSError as e:
-        why = f"no answer within {timeout:g} s" if isinstance(e, TimeoutError) else e.strerror or str(e)
-        raise HeroBenchError(f"{flag}: cannot reach the VLM endpoint {url} ({why}): {START_THE_SERVER}") from e
+    why = why_unreachable(parts.hostname, port, timeout)
+    if why is not None:
+        raise HeroBenchError(f"{flag}: cannot reach the VLM endpoint {url} ({why}): {START_THE_SERVER}")
