@@ -2,7 +2,7 @@
 joins it by its GCS address and by Ray Client when it uses token authentication (Ray's default once a token
 exists: any earlier local grid made one); a second node that dies mid-run (its raylet and workers SIGKILLed)
 costs no label, its run resuming elsewhere; a node that cannot write `--out`, or writes where this machine does
-not look, stops the grid before any run; and an address that does not answer is refused in one line at once
+not look, stops the grid before any run; Ctrl-C stops the runs in the cluster; and an address that does not answer is refused in one line at once
 instead of after Ray's minutes of retries."""
 
 from __future__ import annotations
@@ -288,3 +288,34 @@ def test_a_ray_client_join_is_tried_again_when_the_heads_server_for_it_dies_at_s
         with pytest.raises(ConnectionAbortedError):
             ray_grid._join(address, {})
         assert [c for c in calls if c != "shutdown"] == [address] * expected, address
+
+
+def test_ctrl_c_on_a_joined_cluster_stops_the_runs_on_it(ray_env, tmp_path):
+    """The runs live in the cluster's workers, not in the command: Ctrl-C must still stop them (exit 130), so
+    that nothing goes on writing into run folders that a re-issued command would then find locked."""
+    gcs = ray_env.head("--num-cpus", "2")
+    grid = [*CLI, "run", "--task", "toy-hand", "--method", "hero", "--seeds", "2", "--budget", "32", "--batch", "4",
+            "--eval-n", "4", "--steps", "4", "--k-steps", "2", "--executor", "ray", "--address", f"127.0.0.1:{gcs}",
+            "--out", str(tmp_path / "grid")]  # fmt: skip
+    head = psutil.Process(ray_env.procs[0].pid)
+
+    def runs() -> list[psutil.Process]:
+        return [p for p in head.children(recursive=True) if "ray::hero-bench toy-hand/hero" in " ".join(p.cmdline())]
+
+    proc = subprocess.Popen(grid, env=ray_env.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        deadline = time.time() + 300
+        while len(runs()) < 2:
+            assert proc.poll() is None and time.time() < deadline, "the two runs did not start on the cluster"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "cancelled: 2 unfinished run(s) stopped" in " ".join(err.split()), err[-2000:]
+    deadline = time.time() + 60
+    while runs():
+        assert time.time() < deadline, "runs went on in the cluster after Ctrl-C"
+        time.sleep(0.2)
