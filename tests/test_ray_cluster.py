@@ -2,8 +2,8 @@
 joins it by its GCS address and by Ray Client when it uses token authentication (Ray's default once a token
 exists: any earlier local grid made one); a second node that dies mid-run (its raylet and workers SIGKILLed)
 costs no label, its run resuming elsewhere; a node that cannot write `--out`, or writes where this machine does
-not look, stops the grid before any run; Ctrl-C stops the runs in the cluster; and an address that does not answer is refused in one line at once
-instead of after Ray's minutes of retries."""
+not look, stops the grid before any run; Ctrl-C stops the runs in the cluster; and an address that does not
+answer is refused in one line at once instead of after Ray's minutes of retries."""
 
 from __future__ import annotations
 
