@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,10 @@ RAY_CLIENT_PORT = 10001
 
 CLIENT_TRIES = 2
 """Ray Client connections tried before a join fails: the head's per-client server can die at start (`_join`)."""
+
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray (2.59+) warns on every new local cluster that it turned token authentication on: a Ray that this command
+starts for itself and stops at its end is private to it, so the warning only adds a line to every local grid."""
 
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray start` and `ray get-auth-token --generate` keep it
 
@@ -106,7 +112,8 @@ def _connect(address: str | None) -> None:
         if address:
             _join(address, quiet)
         else:  # a new Ray on this machine, on all its cores (never silently an unrelated running cluster)
-            ray.init(address="local", include_dashboard=False, **quiet)  # type: ignore[arg-type]
+            with _quiet_logger(TOKEN_NOTICE_LOGGER):
+                ray.init(address="local", include_dashboard=False, **quiet)  # type: ignore[arg-type]
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         token = (
@@ -119,6 +126,18 @@ def _connect(address: str | None) -> None:
             f"cannot start or join {where}: {one_line(e)[:300]}; for a cluster, run `ray start --head` on its "
             f"head node and pass --address auto there (or ray://HOST:10001 from elsewhere){token}"
         ) from None
+
+
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence one of Ray's loggers below ERROR while Ray starts."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _join(address: str, kwargs: dict[str, Any], tries: int = CLIENT_TRIES) -> None:
