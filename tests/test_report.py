@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from html import unescape
 from pathlib import Path
 
@@ -210,6 +212,22 @@ def test_the_same_runs_give_the_same_svg_bytes(runs_root, tmp_path):
         out = build_report([runs_root], tmp_path / name, "md", suite=MetricSuite())
         svgs.append({p.name: p.read_bytes() for p in sorted((out.parent / "plots").glob("*.svg"))})
     assert svgs[0] and svgs[0] == svgs[1]
+
+
+def test_source_date_epoch_makes_a_rebuilt_report_the_same_file(runs_root, tmp_path, monkeypatch):
+    """Reproducible builds' convention: with SOURCE_DATE_EPOCH set, a report rebuilt later from the same runs
+    does not differ in its build time; a value that is not a number is the user's error, not a traceback."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796400000")
+    texts = [build_report([runs_root], tmp_path / "same", "md", suite=MetricSuite()).read_text() for _ in range(2)]
+    assert "Report built 2026-12-04T16:00:00+00:00 by:" in texts[0] and texts[0] == texts[1]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(HeroBenchError, match="SOURCE_DATE_EPOCH='yesterday'"):
+        build_report([runs_root], tmp_path / "bad", "md", suite=MetricSuite())
+    # numpy (through scipy) and matplotlib read it on import too: the command checks it before either loads
+    command = [sys.executable, "-m", "hero_bench.cli", "report", str(runs_root), "--out", str(tmp_path / "cli")]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.startswith("error: SOURCE_DATE_EPOCH='yesterday'") and len(r.stderr.splitlines()) <= 2, r.stderr
 
 
 def test_alignment_is_scored_against_the_prompt_the_person_asked_for(tmp_path):

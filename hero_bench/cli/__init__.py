@@ -11,6 +11,7 @@ import typer
 from hero_bench.cli import checks, images, oracles, report, run, toy
 from hero_bench.cli.common import DEFAULT_TARGET, console, err_console, fail
 from hero_bench.errors import HeroBenchError, ModelLoadError
+from hero_bench.source_date import fixed_time
 
 __all__ = ["DEFAULT_TARGET", "app", "console", "main"]
 
@@ -41,6 +42,7 @@ app.add_typer(toy.toy_app, name="toy")
 def main() -> None:
     """Entry point: run the app, turning hero-bench's own errors into a clear message and exit code 2."""
     try:
+        fixed_time()  # a bad SOURCE_DATE_EPOCH stops numpy and matplotlib with a traceback, so check it first
         code = app(standalone_mode=False)
     except (HeroBenchError, ModelLoadError) as e:
         fail(str(e))

@@ -25,6 +25,7 @@ from hero_bench.reports.paired import paired_differences, paired_section
 from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
+from hero_bench.source_date import built_at
 
 SECONDARY = ["diversity", "clip_score", "blip_score", "imagereward"]
 
@@ -143,6 +144,7 @@ def build_report(
         raise HeroBenchError(f"unknown report format {fmt!r}; valid formats: html, md")
     if not 0 < target <= 1:
         raise HeroBenchError(f"target success must be in (0, 1], got {target}")
+    built = built_at()  # also checks SOURCE_DATE_EPOCH, which matplotlib reads for the plots' metadata
     runs = load_runs(run_dirs)  # first: nothing to report leaves no empty report folder behind
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -322,7 +324,7 @@ def build_report(
 
     # --- what was run, last; the answer, first
     prov.to_csv(out / "tables" / "runs.csv", index=False)
-    report.sections.append(runs_section(prov, command, suite.describe()))
+    report.sections.append(runs_section(prov, command, suite.describe(), built))
     ranked = standings(df, seed=seed)
     ranking_long(ranked).to_csv(out / "tables" / "ranking.csv", index=False)
     diffs = paired_differences(df, seed=seed)

@@ -3,7 +3,6 @@ run folder with its command, so that a reader can check or reproduce any number 
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 import pandas as pd
@@ -64,10 +63,10 @@ def compact(prov: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def runs_section(prov: pd.DataFrame, command: str, suite_desc: dict[str, str]) -> Section:
+def runs_section(prov: pd.DataFrame, command: str, suite_desc: dict[str, str], built: str) -> Section:
     """The report's last section: how it was built, the compact table of what ran, every run's command."""
     sec = Section("runs", "Runs and commands")
-    sec.paragraphs.append(f"Report built {_dt.datetime.now().isoformat(timespec='seconds')} by: `{command}`")
+    sec.paragraphs.append(f"Report built {built} by: `{command}`")
     sec.paragraphs.append("Metric models: " + "; ".join(f"{k}: {v}" for k, v in suite_desc.items()) + ".")
     if prov.empty:
         sec.paragraphs.append("Rows came from results tables without run folders: no configs were found.")
