@@ -22,7 +22,7 @@ import pytest
 from hero_bench.config import build_run_config
 from hero_bench.errors import HeroBenchError
 from hero_bench.runs import CHECKPOINT, Run, resume_all, run_dir_for, run_many
-from hero_bench.timing import timing_columns
+from tests.run_records import comparable, rows_written
 
 pytest.importorskip("ray", reason="ray is a dependency of hero-bench (pip install -e .)")
 # One xdist worker runs these in turn: the kill test finds its Ray worker by task name, which a grid started by
@@ -37,20 +37,6 @@ SMALL_FLAGS = ["--budget", "8", "--batch", "4", "--eval-n", "4", "--steps", "6",
 
 def _cfg(task: str, method: str, **kw):
     return build_run_config(task, method, ddpo={"k_steps": 2}, **{**SMALL, **kw})
-
-
-def _run_files(folder: Path) -> tuple[pd.DataFrame, str]:
-    """What must not depend on where or how often a run ran: its table (wall time aside) and its labels."""
-    table = pd.read_csv(folder / "results.csv")
-    table = table.drop(columns=timing_columns(table.columns))
-    return table, (folder / "feedback.jsonl").read_text()
-
-
-def _rows(results: Path) -> int:
-    try:
-        return len(pd.read_csv(results))
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return 0
 
 
 def _ray_grid(out: Path, tasks: str, methods: str, *extra: str) -> list[str]:
@@ -87,7 +73,7 @@ def test_a_ray_grid_gives_the_local_executors_results(tmp_path):
     assert "WARNING" not in r.stderr, r.stderr[-3000:]  # Ray's notices about its own private instance stay out
     for cfg in cfgs:
         (t_local, log_local), (t_ray, log_ray) = (
-            _run_files(run_dir_for(tmp_path / side, cfg)) for side in ("local", "ray")
+            comparable(run_dir_for(tmp_path / side, cfg)) for side in ("local", "ray")
         )
         pd.testing.assert_frame_equal(t_local, t_ray)
         assert log_local == log_ray
@@ -161,7 +147,7 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
             command, env=ENV, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_ctrl_c_as_in_a_terminal
         )
         try:
-            _wait_for(lambda: _rows(hero / "results.csv") >= 2, "HERO's first checkpoint")
+            _wait_for(lambda: rows_written(hero / "results.csv") >= 2, "HERO's first checkpoint")
             workers = [
                 p
                 for p in psutil.Process(proc.pid).children(recursive=True)
@@ -169,10 +155,10 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
             ]
             assert len(workers) == 1, workers
             workers[0].send_signal(signal.SIGKILL)
-            assert _rows(hero / "results.csv") < 5, "HERO finished before it could be killed"
+            assert rows_written(hero / "results.csv") < 5, "HERO finished before it could be killed"
 
             _wait_for(
-                lambda: _rows(hero / "results.csv") >= 3 and (pretrained / "done.json").exists(),
+                lambda: rows_written(hero / "results.csv") >= 3 and (pretrained / "done.json").exists(),
                 "the retried HERO run to checkpoint again",
             )
             cluster = psutil.Process(proc.pid).children(recursive=True)
@@ -189,7 +175,7 @@ def test_a_killed_worker_and_ctrl_c_lose_no_label(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "toy-hand sd-pretrained seed0: final success" in r.stdout and "(reused)" in r.stdout
     assert "toy-hand hero seed0: final success" in r.stdout and "(resumed)" in r.stdout
-    (t_whole, log_whole), (t_grid, log_grid) = _run_files(run_dir_for(tmp_path / "whole", hero_cfg)), _run_files(hero)
+    (t_whole, log_whole), (t_grid, log_grid) = comparable(run_dir_for(tmp_path / "whole", hero_cfg)), comparable(hero)
     pd.testing.assert_frame_equal(t_whole, t_grid)
     assert log_whole == log_grid
     labels = [json.loads(x) for x in log_grid.splitlines()]
@@ -217,7 +203,7 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_cleanly(tmp_path, mon
         assert (folder / "config.json").exists() and not (folder / CHECKPOINT).exists()
         monkeypatch.setattr(Run, "_checkpoint", original)
         again()
-        (t1, log1), (t2, log2) = _run_files(run_dir_for(tmp_path / "whole", cfg)), _run_files(folder)
+        (t1, log1), (t2, log2) = comparable(run_dir_for(tmp_path / "whole", cfg)), comparable(folder)
         pd.testing.assert_frame_equal(t1, t2)
         assert log1 == log2
         for name in ("done.json", "config.json", "results.csv"):

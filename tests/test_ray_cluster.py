@@ -23,7 +23,7 @@ import pytest
 
 from hero_bench.config import build_run_config
 from hero_bench.runs import run_dir_for, run_many
-from hero_bench.timing import timing_columns
+from tests.run_records import comparable, rows_written
 
 pytest.importorskip("ray", reason="ray is a dependency of hero-bench (pip install -e .)")
 pytestmark = pytest.mark.xdist_group("ray")  # Ray's session folder under /tmp/ray is shared: one at a time
@@ -172,7 +172,7 @@ def test_a_lost_nodes_run_resumes_on_another_node_with_no_label_lost(ray_env, tm
             time.sleep(0.1)
         seed = int(" ".join(on_node[0].cmdline()).split("toy-hand/hero/seed")[1].split()[0])
         folder = out / "toy-hand" / "hero" / f"seed{seed}"
-        while _rows(folder / "results.csv") < 2:  # epoch 0 and the first checkpointed epoch
+        while rows_written(folder / "results.csv") < 2:  # epoch 0 and the first checkpointed epoch
             assert proc.poll() is None and time.time() < deadline, "the second node's run never checkpointed"
             time.sleep(0.05)
         for p in [psutil.Process(node.pid), *psutil.Process(node.pid).children(recursive=True)]:
@@ -180,7 +180,7 @@ def test_a_lost_nodes_run_resumes_on_another_node_with_no_label_lost(ray_env, tm
                 p.send_signal(signal.SIGKILL)
             except psutil.NoSuchProcess:
                 pass
-        assert _rows(folder / "results.csv") < 9, "the run finished before its node was killed"
+        assert rows_written(folder / "results.csv") < 9, "the run finished before its node was killed"
         output, _ = proc.communicate(timeout=600)
     finally:
         proc.kill()
@@ -189,18 +189,11 @@ def test_a_lost_nodes_run_resumes_on_another_node_with_no_label_lost(ray_env, tm
 
     run_many([_hero(seed)], tmp_path / "whole", progress=False)
     whole = run_dir_for(tmp_path / "whole", _hero(seed))
-    a, b = pd.read_csv(whole / "results.csv"), pd.read_csv(folder / "results.csv")
-    pd.testing.assert_frame_equal(a.drop(columns=timing_columns(a.columns)), b.drop(columns=timing_columns(b.columns)))
-    assert (whole / "feedback.jsonl").read_text() == (folder / "feedback.jsonl").read_text()
+    (table_whole, log_whole), (table, log) = comparable(whole), comparable(folder)
+    pd.testing.assert_frame_equal(table_whole, table)
+    assert log_whole == log
     labels = [json.loads(x) for x in (folder / "feedback.jsonl").read_text().splitlines()]
     assert sorted((x["epoch"], x["index"]) for x in labels) == [(e, i) for e in range(1, 9) for i in range(4)]
-
-
-def _rows(results: Path) -> int:
-    try:
-        return len(pd.read_csv(results))
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return 0
 
 
 def test_which_addresses_are_checked_before_ray_joins_them():

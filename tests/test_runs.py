@@ -17,7 +17,7 @@ from hero_bench.config import build_run_config
 from hero_bench.errors import ConfigError, UnknownNameError
 from hero_bench.methods import METHODS
 from hero_bench.runs import CHECKPOINT, Run, run_dir_for
-from hero_bench.timing import timing_columns
+from tests.run_records import comparable
 
 SMALL = dict(budget=8, batch=4, eval_n=4, steps=6, sample_batch_size=8)
 SMALL_FLAGS = ["--budget", "8", "--batch", "4", "--eval-n", "4", "--steps", "6"]
@@ -173,11 +173,6 @@ def test_cli_unknown_method_lists_valid_ones(tmp_path):
     assert "valid methods" in r.stderr and "hero-random-noise" in r.stderr
 
 
-def _comparable(folder: Path) -> tuple[pd.DataFrame, str]:
-    table = pd.read_csv(folder / "results.csv")
-    return table.drop(columns=timing_columns(table.columns)), (folder / "feedback.jsonl").read_text()
-
-
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     flags = ["run", "--task", "toy-hand", "--method", "hero", "--k-steps", "2", *SMALL_FLAGS, "--budget", "12"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -199,7 +194,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     subprocess.run([*CLI, "run", "--resume", str(broken)], check=True, env=env, capture_output=True)
     run_whole, run_broken = whole / "toy-hand" / "hero" / "seed0", broken / "toy-hand" / "hero" / "seed0"
-    (t1, log1), (t2, log2) = _comparable(run_whole), _comparable(run_broken)
+    (t1, log1), (t2, log2) = comparable(run_whole), comparable(run_broken)
     pd.testing.assert_frame_equal(t1, t2)
     assert log1 == log2
 
