@@ -96,6 +96,7 @@ def test_tasks_given_with_a_file_each_get_the_files_settings(tmp_path):
         ({"budget": 2}, [], "budget"),
         ({}, ["--best-ratio", "2"], "best_ratio"),
         ({}, ["--sweep", "bestratio=0,1"], "unknown field 'bestratio'"),
+        ({}, ["--sweep", "ddpo.best_ratio=0,1"], "unknown field 'ddpo.best_ratio'"),
     ],
 )
 def test_a_bad_file_or_flag_is_one_line_and_exit_2(tmp_path, changes, flags, message):
@@ -119,6 +120,17 @@ def test_method_options_are_checked_for_every_method_of_the_grid():
     ]:
         with pytest.raises(ConfigError, match=message):
             build_grid(request(tasks=["toy-hand"], methods=methods, fields={"method_options": options}), None)
+
+
+def test_a_swept_field_may_be_named_with_its_section_as_in_a_config_file():
+    """`hero.best_ratio` (how a --config file nests it) sweeps the same runs, in the same folders, as `best_ratio`."""
+    fields = {"budget": 4, "batch": 4, "steps": 6}
+    runs = [build_grid(request(tasks=["toy-hand"], methods=["hero"], sweep=s, fields=fields), None)
+            for s in ("best_ratio=0,1", "hero.best_ratio=0,1")]  # fmt: skip
+    assert [(c.variant, c.hero.best_ratio) for c in runs[1]] == [("best_ratio=0", 0.0), ("best_ratio=1", 1.0)]
+    assert runs[0] == runs[1]
+    ddpo = build_grid(request(tasks=["toy-hand"], methods=["hero"], sweep="ddpo.k_steps=2", fields=fields), None)
+    assert ddpo[0].ddpo.k_steps == 2
 
 
 def test_a_task_method_or_swept_value_named_twice_is_one_run():

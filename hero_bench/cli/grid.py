@@ -56,14 +56,18 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
     name = name.strip()
     if not sep or not values.strip():
         fail(f"--sweep expects FIELD=V1,V2,... (e.g. best_ratio=0,0.5,1), got {sweep!r}")
-    if name in HeroConfig.model_fields:
+    sections = {"hero": HeroConfig.model_fields, "ddpo": DDPOConfig.model_fields}
+    given, _, bare = name.rpartition(".")  # `hero.best_ratio`, as the field sits in a --config file, is fine too
+    if given in sections and bare in sections[given]:
+        side, name = given, bare
+    elif not given and name in sections["hero"]:
         side = "hero"
-    elif name in DDPOConfig.model_fields:
+    elif not given and name in sections["ddpo"]:
         side = "ddpo"
     else:
         fail(
             f"--sweep: unknown field {name!r}; HERO fields: {', '.join(HeroConfig.model_fields)}; "
-            f"DDPO fields: {', '.join(DDPOConfig.model_fields)}"
+            f"DDPO fields: {', '.join(DDPOConfig.model_fields)} (each alone or as hero.FIELD / ddpo.FIELD)"
         )
     out = []
     for raw in split(values):
