@@ -133,6 +133,25 @@ def test_a_swept_field_may_be_named_with_its_section_as_in_a_config_file():
     assert ddpo[0].ddpo.k_steps == 2
 
 
+@pytest.mark.parametrize("config", [False, True])
+def test_a_method_that_does_not_read_the_swept_setting_runs_once(tmp_path, config):
+    """HERO at each best_ratio, ddpo-reward at each k_steps; d3po-style and sd-pretrained read neither, so a
+    sweep would only repeat the same run (and give the report a row per value), with or without a --config."""
+    fields = {"budget": 4, "batch": 4, "steps": 6}
+    path = settings_file(tmp_path) if config else None
+    methods = ["hero", "d3po-style", "sd-pretrained"]
+    for sweep, sweeps in (("best_ratio=0,1", {"hero"}), ("k_steps=2,3", {"hero", "ddpo-reward"})):
+        grid = request(tasks=["toy-hand"], methods=[*methods, "ddpo-reward"], sweep=sweep, seeds=2, fields=fields)
+        cfgs = build_grid(grid, path)
+        runs = [(c.method, c.variant, c.seed) for c in cfgs]
+        assert len(runs) == len(set(runs)), runs
+        start = 3 if config else 0  # the file's seed
+        for m in [*methods, "ddpo-reward"]:
+            expected = {v for v in sweep.split("=")[1].split(",")} if m in sweeps else {""}
+            got = {c.variant.partition("=")[2] for c in cfgs if c.method == m}
+            assert got == expected and {c.seed for c in cfgs if c.method == m} == {start, start + 1}, (m, runs)
+
+
 def test_a_task_method_or_swept_value_named_twice_is_one_run():
     """`--method hero,hero` (or a repeated task or sweep value) was run once and then reported as reused runs."""
     from hero_bench.cli.common import split
@@ -141,7 +160,7 @@ def test_a_task_method_or_swept_value_named_twice_is_one_run():
                     sweep="k_steps=2,2", fields={"budget": 4, "batch": 4, "steps": 6})
     cfgs = build_grid(twice, None)
     assert [(c.task, c.method, c.variant) for c in cfgs] == [
-        ("toy-hand", "hero", "k_steps=2"), ("toy-hand", "d3po-style", "k_steps=2")
+        ("toy-hand", "hero", "k_steps=2"), ("toy-hand", "d3po-style", "")  # d3po-style reads no ddpo setting
     ]
 
 

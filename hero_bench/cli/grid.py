@@ -51,7 +51,7 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
     from hero_bench.hero.config import HeroConfig
 
     if not sweep:
-        return [("", {}, {})]
+        return [NO_VARIANT]
     name, sep, values = sweep.partition("=")
     name = name.strip()
     if not sep or not values.strip():
@@ -77,6 +77,19 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
             fail(f"--sweep {name}: the value {raw!r} is read as YAML, and it is {yaml_problem(e)}")
         out.append((f"{name}={raw}", {name: value} if side == "hero" else {}, {name: value} if side == "ddpo" else {}))
     return out
+
+
+NO_VARIANT: Variant = ("", {}, {})
+
+
+def variants_for(method: str, variants: list[Variant]) -> list[Variant]:
+    """The swept values `method` runs at: all of them when it reads the swept setting, otherwise none (one run):
+    d3po-style at every best_ratio would be the same run again and again, and a row per value in the report."""
+    from hero_bench.methods import settings_read
+
+    _, hero_extra, ddpo_extra = variants[0]  # one swept field: every value is on the same side
+    side = "hero" if hero_extra else "ddpo" if ddpo_extra else None
+    return variants if side is None or side in settings_read(method) else [NO_VARIANT]
 
 
 def method_options(items: list[str]) -> dict[str, Any]:
@@ -114,8 +127,8 @@ def _from_file(path: Path, req: GridRequest, task: str | None, method: str | Non
     """One (task, method, swept value) from a settings file, over the seeds; flags given win key by key."""
     from hero_bench.config import build_run_config, load_config_file
 
-    label, hero_extra, ddpo_extra = variant
     base = load_config_file(path, task=task, method=method, preset=req.preset)
+    label, hero_extra, ddpo_extra = variants_for(base.method, [variant])[0]
     data = base.model_dump(exclude={"hero", "ddpo", "preset", "seed", "variant", "command"})
     for key in OPTION_FIELDS:
         if key in req.fields:
@@ -152,7 +165,8 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
     variants = sweep_variants(req.sweep)
     if config is not None:
         tasks: list[str | None] = list(req.tasks) if req.tasks is not None else [None]
-        per_cell = [_from_file(config, req, t, m, v) for m in methods for v in variants for t in tasks]
+        cells = [_from_file(config, req, t, m, v) for m in methods for v in variants for t in tasks]
+        per_cell = list({(c[0].task, c[0].method, c[0].variant): c for c in cells}.values())  # unswept: once
         for cell in per_cell:  # the file's names fail before any work too
             METHODS.get(cell[0].method)
             _check_fits(cell[0])
@@ -161,7 +175,7 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
     start = req.seed_start or 0
     for seed in range(start, start + req.seeds):
         for m in methods:
-            for variant, hero_extra, ddpo_extra in variants:
+            for variant, hero_extra, ddpo_extra in variants_for(m or "hero", variants):
                 for t in req.tasks or []:
                     load_task(t)
                     cfgs.append(

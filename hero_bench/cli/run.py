@@ -111,7 +111,7 @@ def run_cmd(
         typer.Option(
             "--sweep",
             help="Sweep one HERO or DDPO setting, e.g. best_ratio=0,0.5,1 "
-            "or feature_source=z0,x1 (runs every method at each value).",
+            "or feature_source=z0,x1 (each method that reads it runs at each value, the others once).",
         ),
     ] = None,
     config: Annotated[

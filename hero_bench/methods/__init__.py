@@ -27,10 +27,18 @@ HERO_VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+def settings_read(method: str) -> tuple[str, ...]:
+    """Which of RunConfig's `hero` and `ddpo` settings `method` reads: HERO and its ablations both, ddpo-reward
+    (the same DDPO-K trainer) `ddpo`, the others neither (their settings are method options)."""
+    if method in HERO_VARIANTS:
+        return ("hero", "ddpo")
+    return ("ddpo",) if method == "ddpo-reward" else ()
+
+
 def trains_k_steps(method: str) -> bool:
     """Whether `method` trains with DDPO on K denoising steps (`ddpo.k_steps`): HERO, its ablations and
     ddpo-reward. The others ignore K, so a K above their --steps is no reason to refuse them."""
-    return method in HERO_VARIANTS or method == "ddpo-reward"
+    return "ddpo" in settings_read(method)
 
 
 def _hero_factory() -> Method:
