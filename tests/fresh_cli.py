@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("torch", "diffusers", "transformers", "peft", "open_clip")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("HERO_VLM_", "OPENAI_"))}  # no VLM judge set up
+ENV.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
 def cli_in_fresh_interpreter(cases: list[list[str]], cwd: Path | None = None) -> list[tuple[int, str, list[str]]]:

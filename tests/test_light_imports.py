@@ -125,6 +125,12 @@ REFUSALS = [
       "--oracle-option", "model=m", "--out", "{tmp}/images"], "--oracle vlm: cannot reach the VLM endpoint"),
     (["eval", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=htp:/x"],
      "--judge vlm: the VLM endpoint 'htp:/x' is not an http(s) URL with a host"),
+    # no VLM judge set up at all, or an endpoint without a model name: it was a failed run once Ray and torch had
+    # started (with --executor ray), or an error after torch had loaded
+    (["run", "--task", "toy-hand", "--oracle", "vlm", "--executor", "ray", "--out", "{tmp}/runs"],
+     "--oracle vlm: the vlm oracle needs a judge: set HERO_VLM_BASE_URL"),
+    (["eval", "--task", "toy-hand", "--judge", "vlm", "--judge-option", "base_url=http://127.0.0.1:{busy_port}/v1"],
+     "--judge vlm: no model name for the VLM endpoint http://127.0.0.1:{busy_port}/v1: set HERO_VLM_MODEL"),
     # an output folder that is a file (it was an OSError traceback at the first write), a partial last batch, an
     # eta for which DDIM's variance exceeds its budget (NaN latents)
     (["run", "--task", "toy-hand", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),

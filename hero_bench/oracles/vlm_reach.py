@@ -16,6 +16,20 @@ from urllib.parse import urlsplit
 from hero_bench.errors import HeroBenchError
 from hero_bench.reach import why_unreachable
 
+NO_JUDGE = (
+    "the vlm oracle needs a judge: set HERO_VLM_BASE_URL (an OpenAI-compatible URL such as "
+    "http://127.0.0.1:8000/v1), HERO_VLM_MODEL and, if the server wants one, HERO_VLM_API_KEY; or pass a "
+    "local vision-language model folder as the oracle model"
+)
+
+
+def no_model_name(url: str) -> str:
+    return (
+        f"no model name for the VLM endpoint {url}: set HERO_VLM_MODEL (or pass model=...), e.g. the name your "
+        "server lists at /v1/models"
+    )
+
+
 START_THE_SERVER = "start the server, or give a reachable OpenAI-compatible URL (base_url=... or HERO_VLM_BASE_URL)"
 
 
@@ -35,12 +49,13 @@ def endpoint_url(options: Mapping[str, Any]) -> str | None:
 
 
 def check_vlm_reachable(options: Mapping[str, Any], flag: str, timeout: float = 3.0) -> None:
-    """Refuse, in one line, an endpoint URL that cannot be parsed or whose host:port accepts no connection.
-
-    Nothing is checked for a local model folder (no endpoint), and a missing model name or endpoint is left to
-    the oracle's own message. `flag` says where the options came from (e.g. --judge-option)."""
+    """Refuse, in one line, a judge that is not configured (no endpoint and no local model folder, or an
+    endpoint without a model name) and an endpoint URL that cannot be parsed or whose host:port accepts no
+    connection. Nothing more is checked for a local model folder. `flag` says where the options came from."""
     url = endpoint_url(options)
     if url is None:
+        if not options.get("model"):
+            raise HeroBenchError(f"{flag}: {NO_JUDGE}")
         return
     parts = urlsplit(url)
     try:
@@ -54,3 +69,5 @@ def check_vlm_reachable(options: Mapping[str, Any], flag: str, timeout: float = 
     why = why_unreachable(parts.hostname, port, timeout)
     if why is not None:
         raise HeroBenchError(f"{flag}: cannot reach the VLM endpoint {url} ({why}): {START_THE_SERVER}")
+    if not (options.get("model") or env_setting("HERO_VLM_MODEL")):
+        raise HeroBenchError(f"{flag}: {no_model_name(url)}")

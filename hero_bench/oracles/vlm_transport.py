@@ -18,7 +18,7 @@ from PIL import Image
 
 from hero_bench.oracles.clip import OracleSetupError, load_local_or_hub
 from hero_bench.oracles.vlm_cache import image_data_url
-from hero_bench.oracles.vlm_reach import START_THE_SERVER, endpoint_url, env_setting
+from hero_bench.oracles.vlm_reach import NO_JUDGE, START_THE_SERVER, endpoint_url, env_setting, no_model_name
 from hero_bench.oracles.vlm_verdict import SYSTEM_PROMPT, MalformedVerdict, VLMReplyError, parse_verdict
 
 
@@ -275,10 +275,7 @@ def make_transport(
     if base_url:
         name = model or env_setting("HERO_VLM_MODEL")
         if not name:
-            raise VLMEndpointError(
-                f"no model name for the VLM endpoint {base_url}: set HERO_VLM_MODEL (or pass model=...), e.g. "
-                "the name your server lists at /v1/models"
-            )
+            raise VLMEndpointError(no_model_name(base_url))
         key = api_key or env_setting("HERO_VLM_API_KEY", "OPENAI_API_KEY")
         _only_options_of("endpoint", options)
         return ChatCompletionsTransport(
@@ -287,8 +284,4 @@ def make_transport(
     if model:
         _only_options_of("local model", options)
         return LocalVLMTransport(model, device=device, max_retries=max_retries, **options)
-    raise VLMEndpointError(
-        "the vlm oracle needs a judge: set HERO_VLM_BASE_URL (an OpenAI-compatible URL such as "
-        "http://127.0.0.1:8000/v1), HERO_VLM_MODEL and, if the server wants one, HERO_VLM_API_KEY; or pass a "
-        "local vision-language model folder as the oracle model"
-    )
+    raise VLMEndpointError(NO_JUDGE)
