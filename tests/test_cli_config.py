@@ -97,6 +97,7 @@ def test_tasks_given_with_a_file_each_get_the_files_settings(tmp_path):
         ({}, ["--best-ratio", "2"], "best_ratio"),
         ({}, ["--sweep", "bestratio=0,1"], "unknown field 'bestratio'"),
         ({}, ["--sweep", "ddpo.best_ratio=0,1"], "unknown field 'ddpo.best_ratio'"),
+        ({"method": "d3po-style"}, ["--sweep", "k_steps=2,3"], "--sweep k_steps: no method of this grid reads it"),
     ],
 )
 def test_a_bad_file_or_flag_is_one_line_and_exit_2(tmp_path, changes, flags, message):

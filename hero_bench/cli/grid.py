@@ -170,6 +170,7 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
         for cell in per_cell:  # the file's names fail before any work too
             METHODS.get(cell[0].method)
             _check_fits(cell[0])
+        _check_swept(variants, [cell[0] for cell in per_cell])
         return [cell[i] for i in range(req.seeds) for cell in per_cell]
     cfgs = []
     start = req.seed_start or 0
@@ -194,7 +195,19 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
     for cfg in cfgs:
         _check_fits(cfg)
     _check_method_options(cfgs)
+    _check_swept(variants, cfgs)
     return cfgs
+
+
+def _check_swept(variants: list[Variant], cfgs: list[RunConfig]) -> None:
+    """A sweep that no method of the grid reads would run each method once and drop the sweep without a word."""
+    labels = {label for label, _, _ in variants} - {""}
+    if labels and not any(c.variant in labels for c in cfgs):
+        field = next(iter(labels)).partition("=")[0]
+        side = "HERO" if variants[0][1] else "DDPO"
+        readers = "hero and its ablations" if side == "HERO" else "hero, its ablations and ddpo-reward"
+        methods = ", ".join(dict.fromkeys(c.method for c in cfgs))
+        fail(f"--sweep {field}: no method of this grid reads it ({methods}); it is a {side} setting, read by {readers}")
 
 
 def _check_method_options(cfgs: list[RunConfig]) -> None:
