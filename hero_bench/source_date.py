@@ -25,7 +25,7 @@ def fixed_time() -> _dt.datetime | None:
     except (ValueError, OverflowError, OSError):
         raise HeroBenchError(
             f"{VARIABLE}={value!r} is not a whole number of seconds since 1970; unset it or set it to e.g. "
-            f"$(git log -1 --format=%ct)"
+            "$(git log -1 --format=%ct)"
         ) from None
 
 

@@ -111,7 +111,7 @@ REFUSALS = [
      " as YAML, and it is invalid YAML at line 1, column 3"),
     (["run", "--task", "toy-hand", "--sweep", "best_ratio=[1", "--out", "{tmp}/runs"], "is invalid YAML at line 1"),
     (["run", "--task", "toy-hand", "--method", "d3po-style", "--sweep", "best_ratio=0,1", "--out", "{tmp}/runs"],
-     "--sweep best_ratio: no method of this grid reads it (d3po-style); it is a HERO setting"),
+     "--sweep best_ratio: no method of this grid reads it (d3po-style); it is a hero setting, read by hero,"),
     (["run", "--config", "{tmp}/bare.yaml", "--out", "{tmp}/runs"], "{tmp}/bare.yaml: field 'task': missing"),
     (["gpu-check", "--dtype", "fp32,fp8", "--out", "{tmp}/gpu.json"], "--dtype takes a comma-separated list"),
     # a VLM endpoint that accepts no connection (a port nothing listens on), or is no URL: before any image

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 # (variant label, HERO overrides, DDPO overrides) of one value of `--sweep`
 Variant = tuple[str, dict[str, Any], dict[str, Any]]
+NO_VARIANT: Variant = ("", {}, {})
 
 
 @dataclass
@@ -79,7 +80,10 @@ def sweep_variants(sweep: str | None) -> list[Variant]:
     return out
 
 
-NO_VARIANT: Variant = ("", {}, {})
+def swept_section(variants: list[Variant]) -> str | None:
+    """'hero' or 'ddpo': whose setting the sweep sets (one field, so every value is on the same side); None."""
+    _, hero_extra, ddpo_extra = variants[0]
+    return "hero" if hero_extra else "ddpo" if ddpo_extra else None
 
 
 def variants_for(method: str, variants: list[Variant]) -> list[Variant]:
@@ -87,8 +91,7 @@ def variants_for(method: str, variants: list[Variant]) -> list[Variant]:
     d3po-style at every best_ratio would be the same run again and again, and a row per value in the report."""
     from hero_bench.methods import settings_read
 
-    _, hero_extra, ddpo_extra = variants[0]  # one swept field: every value is on the same side
-    side = "hero" if hero_extra else "ddpo" if ddpo_extra else None
+    side = swept_section(variants)
     return variants if side is None or side in settings_read(method) else [NO_VARIANT]
 
 
@@ -201,11 +204,13 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
 
 def _check_swept(variants: list[Variant], cfgs: list[RunConfig]) -> None:
     """A sweep that no method of the grid reads would run each method once and drop the sweep without a word."""
+    from hero_bench.methods import METHODS, settings_read
+
     labels = {label for label, _, _ in variants} - {""}
     if labels and not any(c.variant in labels for c in cfgs):
         field = next(iter(labels)).partition("=")[0]
-        side = "HERO" if variants[0][1] else "DDPO"
-        readers = "hero and its ablations" if side == "HERO" else "hero, its ablations and ddpo-reward"
+        side = swept_section(variants)
+        readers = ", ".join(m for m in METHODS if side in settings_read(m))
         methods = ", ".join(dict.fromkeys(c.method for c in cfgs))
         fail(f"--sweep {field}: no method of this grid reads it ({methods}); it is a {side} setting, read by {readers}")
 
