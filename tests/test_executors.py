@@ -80,6 +80,8 @@ def test_a_ray_grid_gives_the_local_executors_results(tmp_path):
         final = t_ray.sort_values("epoch").success_rate.iloc[-1]
         line = f"done   {cfg.task} {cfg.method} seed0: final success {final:.3f}"
         assert sum(line in x for x in r.stdout.splitlines()) == 1, (line, r.stdout)
+    last = f"results table: {tmp_path / 'ray' / 'results.csv'};"  # as the local executor ends (the console folds)
+    assert "".join(last.split()) in "".join(r.stdout.split()), r.stdout
     whole = pd.read_csv(tmp_path / "ray" / "results.csv")
     assert set(zip(whole.task, whole.base_method, strict=True)) == {(t, m) for t in tasks for m in methods}
     # in parallel: some two runs were under way at the same time (config.json is written first, done.json last)

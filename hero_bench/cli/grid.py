@@ -359,6 +359,11 @@ def executor_choice(executor: str, address: str | None, run_cpus: float | None, 
     return executor == "ray"
 
 
+def where_results_are(out: Path) -> str:
+    """The last line of a grid's output, with either executor."""
+    return f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>"
+
+
 def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, target: float) -> None:
     """The grid under `root` as Ray tasks (hero_bench/executors/ray_grid.py): a line per run, the summary,
     and exit 1 if any run failed (the others went on), 130 on Ctrl-C."""
@@ -378,6 +383,8 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
     tables = [read_results(Path(o.folder) / RESULTS) for o in progress.outcomes if o.ok]
     if tables:
         print_summary(pd.concat(tables, ignore_index=True), target, f"results in {root}")
+    if not resume:
+        console.print(where_results_are(root))
     failed = progress.failures
     if failed:
         err_console.print(f"{len(failed)} of {len(progress.outcomes)} runs failed:", highlight=False, markup=False)

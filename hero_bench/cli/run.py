@@ -32,6 +32,7 @@ from hero_bench.cli.grid import (
     method_options,
     print_summary,
     run_on_ray,
+    where_results_are,
 )
 
 FloatOpt = float | None
@@ -205,7 +206,7 @@ def run_cmd(
     if busy := runs_in_progress(out):
         console.print(f"left out of this table and of {out / 'results.csv'}: {len(busy)} run(s) under {out} still in "
                       f"progress (a checkpoint and no done.json), e.g. {busy[0]}", highlight=False, soft_wrap=True)
-    console.print(f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>")
+    console.print(where_results_are(out))
 
 
 def _check_run_folders(folders: list[Path]) -> None:
