@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 from rich.console import Console
 
-from hero_bench.cli.grid import summary_table
+from hero_bench.cli.summary_table import summary_table
 
 LORA = "hero, LoRA only (N(0,I) noise)"  # the long label `run` prints for HERO's fine-tuned model alone
 
@@ -26,9 +26,17 @@ def results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def rendered(width: int) -> list[str]:
+def quickstart_results() -> pd.DataFrame:
+    """The quickstart's grid: every method on toy-black-cat, one seed, two epochs."""
+    methods = ["d3po-style", "ddpo-reward", "dreambooth", "hero", LORA, "sd-enhanced", "sd-pretrained"]
+    return pd.DataFrame([dict(task="toy-black-cat", method=m, seed=0, epoch=e, success_rate=0.469, feedback_used=32 * e,
+                              uses_feedback=True, wall_time_s=38.0) for m in methods for e in (0, 1, 2)])  # fmt: skip
+
+
+def rendered(width: int, table: pd.DataFrame | None = None) -> list[str]:
     out = io.StringIO()
-    Console(file=out, width=width).print(summary_table(results(), 0.5, "results in runs/", width=width))
+    grid = results() if table is None else table
+    Console(file=out, width=width).print(summary_table(grid, 0.5, "results in runs/", width=width))
     return out.getvalue().splitlines()
 
 
@@ -43,6 +51,22 @@ def test_the_summary_folds_into_80_columns_without_losing_a_figure():
     assert "hero, LoRA only" in text and "(N(0,I) noise)" in text  # a long label wraps at its spaces
     wide = rendered(160)
     assert "11106 s" in "\n".join(wide) and len(wide) == 4 + 3 + 1  # title, header, a line per row, bottom
+
+
+def test_no_word_is_cut_while_dropping_columns_can_make_room():
+    """Headers and figures wrap at spaces: "feedbac" / "k used" was drawn at 80 columns, and a table rich
+    measured as fitting could come out wider than the console, which then cut its last column."""
+    for grid, names, widths in ((results(), {"hero-random-noise", "toy-blue-circle"}, (90, 80, 76, 72)),
+                                (quickstart_results(), {"sd-pretrained", "toy-black-cat"}, (80, 78, 76, 72))):
+        for width in widths:
+            lines = rendered(width, grid)
+            drawn = "\n".join(lines)
+            cells = [c.strip() for line in lines for c in line.replace("┃", "│").split("│")[1:-1]]
+            words = {w for c in cells for w in c.split()}
+            bottom = next(line for line in lines if line.startswith("└"))
+            assert max(len(line) for line in lines) <= width and bottom.endswith("┘"), (width, drawn)  # not cut
+            assert {"feedback", "success", *names} <= words, (width, sorted(words))
+            assert not words & {"feedbac", "succes", "reache"}, (width, drawn)
 
 
 def test_a_very_narrow_width_drops_more_and_then_folds_names():

@@ -48,7 +48,8 @@ def test_a_ray_grids_driver_plans_places_and_summarises_without_torch(tmp_path):
     )
     code = f"""
 from pathlib import Path
-from hero_bench.cli.grid import GridRequest, build_grid, summary_table
+from hero_bench.cli.grid import GridRequest, build_grid
+from hero_bench.cli.summary_table import summary_table
 from hero_bench.executors import ray_grid
 from hero_bench.run_folders import collect_results, run_dir_for, write_results_table
 request = GridRequest(tasks=["toy-mountain", "toy-hand"], methods=["hero", "d3po-style"], seeds=2, seed_start=0,

@@ -10,14 +10,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from hero_bench.cli.common import console, err_console, fail, split
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from hero_bench.config import RunConfig
 
@@ -275,79 +272,6 @@ def _check_fits(cfg: RunConfig) -> None:
     check_steps(task, cfg)
 
 
-def print_summary(table: pd.DataFrame, target: float, title: str) -> None:
-    """The per-(task, method) summary table, fitted to the console's width."""
-    console.print(summary_table(table, target, title, width=console.width), soft_wrap=False)
-
-
-# Columns given up, in this order, when the table cannot fit the width with names whole (results.csv has them).
-DROPPABLE = ("wall time", "feedback used")
-
-
-def summary_table(table: pd.DataFrame, target: float, title: str, width: int | None = None) -> Table:
-    """Final success over seeds, feedback used and to target, and wall time, one row per (task, method).
-    Within `width`: figures wrap at spaces, task and method names stay whole as long as dropping the
-    `DROPPABLE` columns makes room; beyond that the names fold too."""
-    from hero_bench.summary import summarise
-
-    summary = summarise(table, target)
-    columns = ["task", "method", "seeds", "final success", "feedback used", f"feedback to {target:.2f}", "wall time"]
-    rows = [dict(zip(columns, _summary_cells(r), strict=True)) for r in summary.itertuples()]
-    natural = _table(title, columns, rows, whole_names=False)
-    if width is None or _width(natural, "maximum") <= width:  # fits unwrapped: nothing to decide
-        return natural
-    dropped: list[str] = []
-    for drop in (None, *DROPPABLE):
-        if drop is not None:
-            dropped.append(drop)
-        t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=True)
-        if _width(t, "minimum") <= width:
-            break
-    else:
-        t = _table(title, [c for c in columns if c not in dropped], rows, whole_names=False)
-    if dropped:
-        t.caption = f"not shown to fit {width} columns: {', '.join(dropped)} (see results.csv)"
-    return t
-
-
-def _summary_cells(r: Any) -> list[str]:
-    std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
-    if r.feedback_to_target != r.feedback_to_target:
-        reach = "not reached"
-    elif not r.uses_feedback:  # trains without feedback (ddpo-reward) or not at all: no feedback axis
-        reach = f"no feedback (epoch {r.epochs_to_target:.0f})"
-    else:
-        reach = f"{r.feedback_to_target:.0f}"
-    if r.seeds_reaching and r.seeds_reaching < r.seeds:
-        reach += f" ({r.seeds_reaching}/{r.seeds} seeds)"
-    mean = f"{r.final_success_mean:.3f} +- {std:.3f}"
-    return [str(r.task), str(r.method), str(r.seeds), mean, f"{r.feedback_used:.0f}", reach, f"{r.wall_time_s:.0f} s"]
-
-
-def _table(title: str, columns: list[str], rows: list[dict[str, str]], whole_names: bool) -> Table:
-    """Task and method columns get the fixed width of their longest word, so that no word is cut (a long
-    label wraps at its spaces); rich then shrinks only the other columns, whose figures wrap at spaces."""
-    t = Table(title=title)
-    for col in columns:
-        width = None
-        if whole_names and col in ("task", "method"):
-            cells = [col, *(r[col] for r in rows)]
-            width = max(len(w) for c in cells for w in c.split())  # "hero, LoRA only (N(0,I) noise)" wraps
-        t.add_column(col, overflow="fold", width=width)
-    for r in rows:
-        t.add_row(*(r[c] for c in columns))
-    return t
-
-
-def _width(table: Table, which: Literal["minimum", "maximum"]) -> int:
-    """The narrowest the table can be drawn, or its width with no cell wrapped (rich's own measure, not
-    clamped to the console)."""
-    from rich.measure import Measurement
-
-    measure = Measurement.get(console, console.options.update(max_width=10_000), table)
-    return measure.minimum if which == "minimum" else measure.maximum
-
-
 def executor_choice(executor: str, address: str | None, run_cpus: float | None, run_gpus: float | None) -> bool:
     """Whether the grid goes to Ray; flags that only Ray reads are refused without it."""
     from hero_bench.executors import EXECUTORS
@@ -369,6 +293,7 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
     and exit 1 if any run failed (the others went on), 130 on Ctrl-C."""
     import pandas as pd
 
+    from hero_bench.cli.summary_table import print_summary
     from hero_bench.executors.ray_grid import GridCancelled, RayOptions, run_grid
     from hero_bench.run_files import RESULTS
     from hero_bench.run_folders import read_results, write_results_table

@@ -30,10 +30,10 @@ from hero_bench.cli.grid import (
     check_human_ports,
     executor_choice,
     method_options,
-    print_summary,
     run_on_ray,
     where_results_are,
 )
+from hero_bench.cli.summary_table import print_summary
 
 FloatOpt = float | None
 
