@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from hero_bench.cli.common import console, err_console, fail, split
 
 if TYPE_CHECKING:
-
     from hero_bench.config import RunConfig
 
 

@@ -4,7 +4,7 @@ dropping columns can make room; every figure is also in results.csv."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.table import Table
 
@@ -14,12 +14,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+Whole = Literal["words", "names", "none"]
+
+
 def print_summary(table: pd.DataFrame, target: float, title: str) -> None:
     """The per-(task, method) summary table, fitted to the console's width."""
     console.print(summary_table(table, target, title, width=console.width), soft_wrap=False)
 
 
-# Columns given up, in this order, when the table cannot fit the width with names whole (results.csv has them).
+# Columns given up, in this order, when the table cannot fit the width with every word whole (results.csv has them).
 DROPPABLE = ("wall time", "feedback used")
 
 
@@ -65,7 +68,7 @@ def _summary_cells(r: Any) -> list[str]:
     return [str(r.task), str(r.method), str(r.seeds), mean, f"{r.feedback_used:.0f}", reach, f"{r.wall_time_s:.0f} s"]
 
 
-def _table(title: str, columns: list[str], rows: list[dict[str, str]], whole: str) -> Table:
+def _table(title: str, columns: list[str], rows: list[dict[str, str]], whole: Whole) -> Table:
     """`whole`: "names" gives the task and method columns the fixed width of their longest word, so that no
     name is cut (a long label wraps at its spaces) and rich shrinks only the other columns; "words" also keeps
     every other column at least as wide as its longest word, so that headers and figures wrap at spaces, never
