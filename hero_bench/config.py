@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hero_bench.ddpo_config import DDPOConfig
+from hero_bench.devices import DEVICE_FORMS, DEVICE_PATTERN
 from hero_bench.errors import ConfigError, yaml_problem
 from hero_bench.hero.config import HeroConfig, preset
 
@@ -55,6 +56,14 @@ class RunConfig(BaseModel):
         "ResNet convolutions and transformer projections/feed-forward (models.LORA_TARGETS)",
     )
     sample_batch_size: int = Field(default=32, ge=1, description="images per UNet call while sampling")
+    device: str = Field(
+        default="auto",
+        description="where the pipeline and the training live: auto (CUDA for a real SD when torch sees a GPU, "
+        "the CPU for the toy model), cpu, cuda, cuda:N; a run saves the device it used and may resume on another",
+    )
+    dtype: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="precision of the pipeline's weights (LoRA weights stay fp32); fp16 needs CUDA"
+    )
     preset: str = "paper"
     hero: HeroConfig = Field(default_factory=HeroConfig)
     ddpo: DDPOConfig = Field(default_factory=DDPOConfig)
@@ -70,6 +79,13 @@ class RunConfig(BaseModel):
     @property
     def epochs(self) -> int:
         return self.budget // self.batch
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, value: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(f"give {DEVICE_FORMS}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -25,10 +25,11 @@ def with_method_overrides(cfg: RunConfig) -> RunConfig:
 
 
 def same_settings(folder: Path, cfg: RunConfig) -> bool:
-    """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it
-    aside) on the same task definition and model weights: an edited task file (prompt, success rule, enhanced
-    prompt) or a new default model must not silently reuse results made under the old one. Folders from before
-    task.json are compared by config alone (before model.json: `model_identity.same_model`)."""
+    """Whether `folder` holds a run made with exactly `cfg`'s settings (the command line that launched it and
+    the device it ran on aside) on the same task definition and model weights: an edited task file (prompt,
+    success rule, enhanced prompt) or a new default model must not silently reuse results made under the old
+    one. Folders from before task.json are compared by config alone (before model.json:
+    `model_identity.same_model`)."""
     path = Path(folder) / CONFIG
     if not path.exists():
         return False
@@ -38,7 +39,8 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
     except ValueError:
         return False
     wanted = with_method_overrides(cfg).model_dump(mode="json")
-    saved.pop("command", None), wanted.pop("command", None)
+    for where_or_how_launched in ("command", "device"):  # a run may resume on another GPU or on the CPU
+        saved.pop(where_or_how_launched, None), wanted.pop(where_or_how_launched, None)
     if recorded_model(folder) is not None:  # the weights decide, not the name they were loaded by
         saved.pop("model", None), wanted.pop("model", None)
     if saved != wanted or not same_model(folder, cfg.model, DEFAULT_MODEL):

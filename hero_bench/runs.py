@@ -30,6 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from hero_bench.config import RunConfig
+from hero_bench.devices import run_device, torch_dtype
 from hero_bench.errors import RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
@@ -102,7 +103,8 @@ class Run:
             batch_size=cfg.sample_batch_size,
         )
         check_steps(self.task, cfg)
-        self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, dtype=torch.float32)
+        self.device = run_device(cfg.device, real_model=cfg.model is not None, dtype=cfg.dtype)
+        self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, device=self.device, dtype=torch_dtype(cfg.dtype))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))
         self.generator = torch.Generator().manual_seed(cfg.seed)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check (`hero-bench gpu-check`): one HERO and one d3po-style epoch on an SD v1.5-shaped pipeline with
 # random weights (configs shipped in hero_bench/data/arch/), timed per stage, with peak GPU memory and the
-# sampler/pipeline ratio. On CUDA: paper size (64 images, 50 steps, 512x512, K=5) in bf16 and fp16. Without
-# CUDA: the same code at toy size (a dry run). Extra arguments go to `hero-bench gpu-check` (see --help).
+# sampler/pipeline ratio. On CUDA: paper size (64 images, 50 steps, 512x512, K=5) in bf16 and fp16, then every
+# method's run loop on CUDA (a tiny toy grid). Without CUDA: the same code at toy size (a dry run). Extra
+# arguments go to `hero-bench gpu-check` (see --help).
 #
 # A lent GPU machine has no network and its own python3 with torch, transformers, peft and accelerate but
 # (as of 2026-11) without diffusers, pydantic and open_clip's BPE file. Fetch those as wheels here first:
@@ -21,4 +22,14 @@ if [ -n "${WHEELS:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --find-links "$WHEELS" "$WHEELS"/*.whl
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'no CUDA: dry run')"
-exec "$PY" -m hero_bench.cli gpu-check "$@"
+"$PY" -m hero_bench.cli gpu-check "$@"
+# Then the run loop itself on CUDA: every method, a tiny toy grid, `--device cuda` in fp32 and fp16 (the toy
+# model otherwise stays on the CPU). A device mix-up in any method's code fails its run here.
+if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    RUNS=$(mktemp -d)
+    for DTYPE in fp32 fp16; do
+        "$PY" -m hero_bench.cli run --task toy-mountain \
+            --method hero,hero-binary,d3po-style,dreambooth,ddpo-reward,sd-enhanced,sd-pretrained \
+            --budget 8 --batch 4 --eval-n 4 --steps 6 --k-steps 2 --device cuda --dtype "$DTYPE" --out "$RUNS/$DTYPE"
+    done
+fi

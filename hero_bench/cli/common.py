@@ -39,6 +39,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readabl
 StepsOpt = Annotated[
     int | None, typer.Option("--steps", min=1, help="DDIM steps (default: the task's, 20 on the toy world).")
 ]
+DeviceOpt = Annotated[  # None: the config file's, else auto
+    str | None,
+    typer.Option("--device", help="auto (a --model on CUDA if torch sees a GPU; toy model: CPU), cpu, cuda, cuda:N."),
+]
+DtypeOpt = Annotated[  # None: the config file's, else fp32
+    str | None, typer.Option("--dtype", help="Pipeline weights: fp32, bf16 or fp16 (CUDA only); LoRA stays fp32.")
+]
 CfgOpt = Annotated[float, typer.Option("--cfg", min=1.0, help="Classifier-free guidance weight (paper: 5.0).")]
 EtaOpt = Annotated[float, typer.Option("--eta", min=0.0, max=1.0, help="DDIM eta (paper: 1.0).")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name or path to a task YAML file.")]
@@ -71,15 +78,18 @@ def check_model(model: str | None) -> None:
     local_model_folder(model or DEFAULT_MODEL)
 
 
-def pipeline(model: str | None) -> StableDiffusionPipeline:
-    """The model to sample from (default: the embedded toy SD), on the CPU threads this machine has."""
+def pipeline(model: str | None, device: str = "auto", dtype: str = "fp32") -> StableDiffusionPipeline:
+    """The model to sample from (default: the embedded toy SD) on `device` (auto: CUDA for a real SD when torch
+    sees a GPU, else the CPU threads this machine has: hero_bench.devices)."""
     import torch
 
+    from hero_bench.devices import run_device, torch_dtype
     from hero_bench.model_source import DEFAULT_MODEL
     from hero_bench.models import load_pipeline
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    return load_pipeline(model or DEFAULT_MODEL, dtype=torch.float32)
+    where = run_device(device, real_model=model is not None, dtype=dtype)
+    return load_pipeline(model or DEFAULT_MODEL, device=where, dtype=torch_dtype(dtype))
 
 
 def settings(task: Task, steps: int | None, cfg: float, eta: float) -> SamplingSettings:

@@ -234,6 +234,18 @@ def check_endpoints(cfgs: list[RunConfig]) -> None:
                 check_vlm_reachable(options, f"--{role} vlm")
 
 
+def check_devices(cfgs: list[RunConfig]) -> None:
+    """A device or precision this machine cannot give (`--device cuda` without a GPU, fp16 on the CPU) is refused
+    before any run starts. Torch is imported only when a run asks for CUDA or fp16."""
+    from hero_bench.devices import check_precision, run_device
+
+    for device, dtype, real_model in sorted({(c.device, c.dtype, c.model is not None) for c in cfgs}):
+        if device == "cpu":
+            check_precision(dtype, device)
+        elif device != "auto" or dtype == "fp16":
+            run_device(device, real_model, dtype)
+
+
 def check_human_ports(cfgs: list[RunConfig]) -> None:
     """A labelling page's port that another program holds is refused before torch loads; the page itself starts
     only at the first batch that needs a person, after the model has loaded and epoch 0 was evaluated."""

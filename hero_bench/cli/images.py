@@ -13,6 +13,8 @@ from rich.table import Table
 
 from hero_bench.cli.common import (
     CfgOpt,
+    DeviceOpt,
+    DtypeOpt,
     EtaOpt,
     JsonOpt,
     ModelOpt,
@@ -28,6 +30,7 @@ from hero_bench.cli.common import (
     pipeline,
     settings,
 )
+from hero_bench.devices import check_device_names
 
 if TYPE_CHECKING:
     from hero_bench.tasks.base import Task
@@ -84,6 +87,8 @@ def _judged(
     steps: int | None,
     cfg: float,
     eta: float,
+    device: str | None = None,
+    dtype: str | None = None,
 ):
     """What `generate` and `eval` both start from: the task, its judge (chosen with `flag`, with `options`), the
     model and the sampling settings."""
@@ -95,12 +100,14 @@ def _judged(
     check_oracle_options(oracle, options, f"{flag}-option")  # an unknown name lists the valid ones
     check_judge_fits(t, oracle, flag)  # e.g. the simulated oracle on a real-world task: before any image is made
     check_model(model)  # bad input is refused before an oracle or the pipeline imports torch
+    device, dtype = device or "auto", dtype or "fp32"
+    check_device_names(device, dtype)
     if oracle == "vlm":
         from hero_bench.oracles.vlm_reach import check_vlm_reachable
 
         check_vlm_reachable(options, f"{flag} vlm")  # before the model loads and the images are made
     judge = ORACLES.create(oracle, **{"seed": seed, **options})
-    pipe = pipeline(model)
+    pipe = pipeline(model, device, dtype)
     return t, judge, pipe, settings(t, steps, cfg, eta)
 
 
@@ -110,6 +117,8 @@ def generate_cmd(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 16,
     seed: SeedOpt = 0,
     model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
     oracle: Annotated[str, typer.Option("--oracle", help="Oracle that judges the images.")] = "simulated",
     oracle_model: Annotated[str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle")] = None,
     oracle_option: Annotated[
@@ -123,7 +132,7 @@ def generate_cmd(
     """Generate images for a task, judge them, and write PNGs, a contact sheet and the verdicts (JSON, CSV)."""
     options = oracle_options("--oracle-option", oracle_option, model=oracle_model)
     check_out_folder(out)
-    t, judge, pipe, sampling = _judged(task, oracle, options, "--oracle", seed, model, steps, cfg, eta)
+    t, judge, pipe, sampling = _judged(task, oracle, options, "--oracle", seed, model, steps, cfg, eta, device, dtype)
     from tqdm.auto import tqdm
 
     from hero_bench.evaluation import generate_images, seeded_noise, spread_prompts
@@ -175,6 +184,8 @@ def eval_cmd(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of evaluation images.")] = 128,
     seed: SeedOpt = 0,
     model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
     judge: Annotated[str, typer.Option("--judge", help="Oracle that scores success.")] = "simulated",
     judge_model: Annotated[str | None, typer.Option("--judge-model", help="Weights/folder of a model judge.")] = None,
     judge_option: Annotated[
@@ -187,7 +198,7 @@ def eval_cmd(
 ) -> None:
     """Success rate of a model (default: the pretrained toy model) on a task."""
     options = oracle_options("--judge-option", judge_option, model=judge_model)
-    t, oracle, pipe, sampling = _judged(task, judge, options, "--judge", seed, model, steps, cfg, eta)
+    t, oracle, pipe, sampling = _judged(task, judge, options, "--judge", seed, model, steps, cfg, eta, device, dtype)
     from hero_bench.evaluation import evaluate, wilson_interval
 
     result = evaluate(pipe, t, oracle, n=n, seed=seed, settings=sampling)
@@ -213,6 +224,7 @@ def sample_cmd(
     random_noise: Annotated[
         bool, typer.Option("--random-noise", help="Ignore the learned noise distribution.")
     ] = False,
+    device: DeviceOpt = None,
 ) -> None:
     """Generate from a trained run: its LoRA weights and (for HERO) its learned initial-noise distribution."""
     from hero_bench.run_files import DONE
@@ -235,7 +247,8 @@ def sample_cmd(
     from hero_bench.hero.noise import HeroNoiseSampler
     from hero_bench.models import load_lora
 
-    pipe = pipeline(cfg.model)
+    check_device_names(device or "auto", cfg.dtype)
+    pipe = pipeline(cfg.model, device or "auto", cfg.dtype)  # in the precision it was trained in
     final = run / "final"
     if (final / "lora").is_dir():
         load_lora(pipe, final / "lora")

@@ -13,6 +13,8 @@ import typer
 
 from hero_bench.cli.common import (
     DEFAULT_TARGET,
+    DeviceOpt,
+    DtypeOpt,
     ModelOpt,
     StepsOpt,
     check_model,
@@ -26,6 +28,7 @@ from hero_bench.cli.common import (
 from hero_bench.cli.grid import (
     GridRequest,
     build_grid,
+    check_devices,
     check_endpoints,
     check_human_ports,
     executor_choice,
@@ -80,6 +83,8 @@ def run_cmd(
     ] = None,
     clip_range: Annotated[FloatOpt, typer.Option("--clip-range", help="PPO clip (paper: 1e-4).")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="LoRA rank.")] = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
     flip_prob: Annotated[FloatOpt, typer.Option("--flip-prob", help="Simulated oracle label-flip noise.")] = None,
     oracle_model: Annotated[
         str | None, typer.Option("--oracle-model", help="Weights/folder of a model oracle.")
@@ -159,7 +164,7 @@ def run_cmd(
         return
     fields = _not_none(
         budget=budget, batch=batch, oracle=oracle, judge=judge, model=model, steps=steps,
-        guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank,
+        guidance_scale=cfg, eta=eta, eval_n=eval_n, lora_rank=lora_rank, device=device, dtype=dtype,
     )  # fmt: skip
     for name, options in (
         ("oracle_options", oracle_options("--oracle-option", oracle_option, flip_prob=flip_prob, model=oracle_model)),
@@ -192,6 +197,7 @@ def run_cmd(
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
+        check_devices(cfgs)  # --device cuda on a machine without one, fp16 on the CPU
         _check_run_folders([run_dir_for(out, c) for c in cfgs])
         if not on_ray:  # Ray refuses a person's oracle or judge on its own
             check_human_ports(cfgs)

@@ -93,6 +93,7 @@ def run_grid(jobs: list[tuple[RunConfig, Path]], resume: bool, options: RayOptio
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         gpus = _gpus_per_run(jobs, options, nodes)
+        jobs = _placed_on_reserved_devices(jobs, gpus)
         _check_fits(options.run_cpus, gpus, nodes, joined=options.address is not None)
         _check_shared(Path(os.path.commonpath([str(folder) for _, folder in jobs])), nodes)
         return _submit_and_watch(jobs, resume, options.run_cpus, gpus, bar)
@@ -201,11 +202,28 @@ def _check_reachable(address: str) -> None:
 
 
 def _gpus_per_run(jobs: list[tuple[RunConfig, Path]], options: RayOptions, nodes: list[dict]) -> float:
+    """--run-gpus, else 1 for a run asked onto CUDA (`--device cuda`) or for a real SD at `--device auto` on a
+    cluster with GPUs (the embedded toy model stays on the CPU: devices.choose_device), else 0."""
     if options.run_gpus is not None:
         return options.run_gpus
-    real_model = any(cfg.model is not None for cfg, _ in jobs)  # None is the embedded toy model: CPU is enough
+    if any(cfg.device.startswith("cuda") for cfg, _ in jobs):
+        return 1.0
+    real_model = any(cfg.model is not None and cfg.device == "auto" for cfg, _ in jobs)
     has_gpu = any(n.get("Resources", {}).get("GPU", 0) > 0 for n in nodes)
     return 1.0 if real_model and has_gpu else 0.0
+
+
+def _placed_on_reserved_devices(jobs: list[tuple[RunConfig, Path]], gpus: float) -> list[tuple[RunConfig, Path]]:
+    """Runs that reserve no GPU run on the CPU, even where a worker could see a GPU: two runs must not land
+    on a card Ray did not give them. `--device cuda` with `--run-gpus 0` is refused."""
+    if gpus > 0:
+        return jobs
+    if any(cfg.device.startswith("cuda") for cfg, _ in jobs):
+        raise HeroBenchError(
+            "--device cuda with --run-gpus 0: a run on Ray uses the GPUs Ray reserves for it, and this reserves "
+            "none; give --run-gpus 1 (or a fraction such as 0.5 to share a card), or --device cpu"
+        )
+    return [(cfg.model_copy(update={"device": "cpu"}) if cfg.device == "auto" else cfg, f) for cfg, f in jobs]
 
 
 def _check_fits(cpus: float, gpus: float, nodes: list[dict], joined: bool) -> None:
@@ -217,7 +235,8 @@ def _check_fits(cpus: float, gpus: float, nodes: list[dict], joined: bool) -> No
     if cpus > most_cpus:
         problems.append(f"{cpus:g} CPUs per run (--run-cpus) but the largest node has {most_cpus:g}")
     if gpus > most_gpus:
-        problems.append(f"{gpus:g} GPUs per run (--run-gpus) but the largest node has {most_gpus:g}")
+        problems.append(f"{gpus:g} GPUs per run (--run-gpus, or 1 for --device cuda) but the largest node has "
+                        f"{most_gpus:g}")
     if not problems:
         return
     if not joined:
