@@ -373,7 +373,9 @@ def run_many(
     return table
 
 
-def resume_all(folder: Path, progress: bool = True) -> pd.DataFrame:
-    """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint."""
-    tables = [Run(cfg, run, progress=progress).execute(resume=True) for cfg, run in runs_under(folder)]
+def resume_all(folder: Path, progress: bool = True, device: str | None = None) -> pd.DataFrame:
+    """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint, on `device`
+    when given (else the device each run's config asks for)."""
+    runs = [(cfg.model_copy(update={"device": device}) if device else cfg, run) for cfg, run in runs_under(folder)]
+    tables = [Run(cfg, run, progress=progress).execute(resume=True) for cfg, run in runs]
     return pd.concat(tables, ignore_index=True)

@@ -175,3 +175,20 @@ def test_k_above_the_steps_refuses_only_methods_that_train_k_steps():
     for method in ("hero", "hero-binary", "ddpo-reward"):
         with pytest.raises(ConfigError, match=r"ddpo.k_steps \(K=5\) cannot exceed steps \(4\)"):
             build_grid(request(tasks=["toy-hand"], methods=[method], fields=few), None)
+
+
+def test_resume_refuses_flags_that_would_change_a_run(tmp_path):
+    """`--resume DIR --budget 1024` used to continue the runs at their own budget without a word. A flag that
+    describes a run is refused by name with --resume (one line, exit 2), and the runs are left as they were."""
+    path = settings_file(tmp_path)
+    out = tmp_path / "runs"
+    subprocess.run([*CLI, "run", "--config", str(path), "--out", str(out)], check=True, capture_output=True)
+    table = out / "results.csv"
+    before = table.read_bytes()
+    r = subprocess.run([*CLI, "run", "--resume", str(out), "--budget", "8", "--method", "hero", "--seeds", "2"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--budget, --method, --seeds with --resume" in " ".join(r.stderr.split()), r.stderr
+    assert table.read_bytes() == before
+    ok = subprocess.run([*CLI, "run", "--resume", str(out), "--target", "0.3"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr

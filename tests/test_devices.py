@@ -139,3 +139,20 @@ def test_generate_and_eval_refuse_a_device_they_cannot_have(tmp_path):
         assert r.stderr.startswith("error:") and "Traceback" not in r.stderr, (args, r.stderr)
         assert message in " ".join(r.stderr.split()), (args, r.stderr)
     assert not (tmp_path / "gen").exists()
+
+
+def test_a_run_resumes_on_the_device_it_is_given(tmp_path):
+    """A run whose config asks for a GPU this machine lacks (started on a GPU machine, here its config.json says
+    so) is refused by `--resume` in one line, and continues on the CPU with `--resume DIR --device cpu`."""
+    from hero_bench.runs import run_many
+
+    cfg = build_run_config("toy-hand", "sd-pretrained", **TINY)
+    run_many([cfg], tmp_path, progress=False)
+    config = run_dir_for(tmp_path, cfg) / "config.json"
+    config.write_text(config.read_text().replace('"device": "auto"', '"device": "cuda:0"'))
+    refused = subprocess.run([*CLI, "run", "--resume", str(tmp_path)], env=ENV, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--device cuda:0: torch sees no CUDA device" in refused.stderr, refused.stderr
+    moved = subprocess.run([*CLI, "run", "--resume", str(tmp_path), "--device", "cpu"], env=ENV, capture_output=True,
+                           text=True)  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    assert "toy-hand" in moved.stdout

@@ -48,6 +48,26 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
+# What `--resume` honours beside the folder: where and how the runs execute, and how the table reads. Every other
+# flag describes runs, and a run continues with the settings it started with (its config.json).
+RESUME_HONOURS = ("resume", "target", "executor", "address", "run_cpus", "run_gpus", "device")
+
+
+def _resumed_runs(ctx: typer.Context, folder: Path, device: str | None) -> list[tuple[Any, Path]]:
+    """The runs under `folder`, on `device` when one is given (a run may move to another GPU or to the CPU).
+    A flag that would change a run is refused rather than ignored: `--resume X --budget 1024` does not extend."""
+    from hero_bench.run_folders import runs_under
+
+    ignored = [name for name in ctx.params if name not in RESUME_HONOURS and _given(ctx, name)]
+    if ignored:
+        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        them = "it" if len(ignored) == 1 else "them"
+        fail(f"{flags} with --resume: a run continues with the settings it started with (its config.json); drop "
+             f"{them}, or start runs with new settings under another --out")  # fmt: skip
+    runs = runs_under(folder)
+    return [(cfg.model_copy(update={"device": device}) if device else cfg, f) for cfg, f in runs]
+
+
 def _not_none(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -143,15 +163,16 @@ def run_cmd(
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""
     import shlex
 
-    from hero_bench.run_folders import collect_results, run_dir_for, runs_in_progress, runs_under
+    from hero_bench.run_folders import collect_results, run_dir_for, runs_in_progress
 
     if not 0 < target <= 1:
         fail(f"--target is a success rate in (0, 1], got {target}")  # before the runs, not in their summary
     on_ray = executor_choice(executor, address, run_cpus, run_gpus)
     if resume is not None:
-        runs = runs_under(resume)
+        runs = _resumed_runs(ctx, resume, device)
         if not on_ray or address is None:
             _check_run_folders([folder for _, folder in runs])
+            check_devices([cfg for cfg, _ in runs])
     if resume is not None and on_ray:
         run_on_ray(runs, resume, True, address, run_cpus, run_gpus, target)
         return
@@ -159,7 +180,7 @@ def run_cmd(
         from hero_bench.runs import resume_all
 
         with _interrupted_runs_kept(resume):
-            table = resume_all(resume)
+            table = resume_all(resume, device=device)
         print_summary(table, target, f"resumed {resume}")
         return
     fields = _not_none(
