@@ -157,7 +157,9 @@ def run_cmd(
     ] = None,
     run_gpus: Annotated[
         float | None,
-        typer.Option("--run-gpus", min=0, help="GPUs per run on Ray (default: 1 for a real SD when there are GPUs)."),
+        typer.Option(
+            "--run-gpus", min=0, help="GPUs per run on Ray (default: 1 with --device cuda, or for a --model on GPUs)."
+        ),
     ] = None,
 ) -> None:
     """Run methods on tasks with the same seeds, budget and judge; print a summary table at the end."""

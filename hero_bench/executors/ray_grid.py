@@ -50,7 +50,7 @@ TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray start` and `ray g
 
 @dataclass(frozen=True)
 class RayOptions:
-    """`--address`, `--run-cpus`, `--run-gpus` (None: 1 GPU for a real SD model when the cluster has GPUs)."""
+    """`--address`, `--run-cpus`, `--run-gpus` (None: as `_gpus_per_run` decides from the runs and the nodes)."""
 
     address: str | None = None
     run_cpus: float = 1.0
