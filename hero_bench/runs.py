@@ -176,7 +176,9 @@ class Run:
             return pd.DataFrame(self.rows or read_results(self.folder / RESULTS).to_dict("records"))
         if resume and ckpt.exists():
             check_same_model(self.folder, self.cfg.model, DEFAULT_MODEL)
-            self._restore(torch.load(ckpt, weights_only=False))
+            # On the CPU first: a checkpoint written on a GPU resumes anywhere (`--resume DIR --device cpu`);
+            # each state lands on its module's device as it is loaded (the generators' states must be CPU ones).
+            self._restore(torch.load(ckpt, weights_only=False, map_location="cpu"))
             self._truncate_feedback_log()
         else:
             if (self.folder / CONFIG).exists() and not self._killed_before_first_checkpoint():

@@ -32,4 +32,10 @@ if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
             --method hero,hero-binary,d3po-style,dreambooth,ddpo-reward,sd-enhanced,sd-pretrained \
             --budget 8 --batch 4 --eval-n 4 --steps 6 --k-steps 2 --device cuda --dtype "$DTYPE" --out "$RUNS/$DTYPE"
     done
+    # A run checkpointed on the GPU resumes on the CPU (its test is skipped where torch sees no GPU).
+    if "$PY" -c "import pytest" 2>/dev/null; then
+        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py
+    else
+        echo "pytest is not installed here: tests/test_devices.py (a GPU checkpoint resumed on the CPU) not run"
+    fi
 fi

@@ -156,3 +156,34 @@ def test_a_run_resumes_on_the_device_it_is_given(tmp_path):
                            text=True)  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     assert "toy-hand" in moved.stdout
+
+
+@pytest.mark.parametrize(
+    "started_on",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU"))],
+)
+def test_an_interrupted_run_resumes_on_the_cpu(tmp_path, monkeypatch, started_on):
+    """Stopped after its first epoch's checkpoint, then `--resume --device cpu`: it ends with every label once.
+    Started on a GPU, its checkpoint holds CUDA tensors and the CPU must still load it (scripts/gpu-check.sh runs
+    this file where a GPU is lent; here the CPU case checks the same path)."""
+    import json
+
+    from hero_bench.runs import resume_all
+
+    cfg = build_run_config("toy-mountain", "hero", ddpo={"k_steps": 2}, device=started_on, **TINY)
+    folder, original = run_dir_for(tmp_path, cfg), Run._checkpoint
+
+    def stop_after_epoch_1(self):
+        original(self)
+        if self.epoch == 1:
+            self.writer.wait()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "_checkpoint", stop_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        Run(cfg, folder, progress=False).execute()
+    monkeypatch.setattr(Run, "_checkpoint", original)
+    table = resume_all(tmp_path, progress=False, device="cpu")
+    assert list(table.epoch) == [0, 1, 2]
+    labels = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
+    assert sorted((x["epoch"], x["index"]) for x in labels) == [(e, i) for e in (1, 2) for i in range(4)]
