@@ -86,3 +86,10 @@ def test_a_pipe_gets_80_columns_and_columns_is_honoured():
     wide = subprocess.run(cmd, capture_output=True, text=True, env={**env, "COLUMNS": "200"},
                           stdin=subprocess.DEVNULL, check=True)  # fmt: skip
     assert len(wide.stdout.splitlines()) < len(lines)  # a known width is used: fewer, longer lines
+
+
+def test_one_seed_shows_no_spread():
+    """A spread needs two seeds: one seed's final success is its value alone, not "0.469 +- 0.000"."""
+    one = "\n".join(rendered(160, quickstart_results()))
+    assert "0.469" in one and "+-" not in one
+    assert "+-" in "\n".join(rendered(160))  # three seeds: mean +- std

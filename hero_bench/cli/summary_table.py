@@ -55,7 +55,6 @@ def summary_table(table: pd.DataFrame, target: float, title: str, width: int | N
 
 
 def _summary_cells(r: Any) -> list[str]:
-    std = 0.0 if r.final_success_std != r.final_success_std else r.final_success_std
     if r.feedback_to_target != r.feedback_to_target:
         reach = "not reached"
     elif not r.uses_feedback:  # trains without feedback (ddpo-reward) or not at all: no feedback axis
@@ -64,7 +63,9 @@ def _summary_cells(r: Any) -> list[str]:
         reach = f"{r.feedback_to_target:.0f}"
     if r.seeds_reaching and r.seeds_reaching < r.seeds:
         reach += f" ({r.seeds_reaching}/{r.seeds} seeds)"
-    mean = f"{r.final_success_mean:.3f} +- {std:.3f}"
+    mean = f"{r.final_success_mean:.3f}"
+    if r.final_success_std == r.final_success_std:  # one seed has no spread to show (not "+- 0.000")
+        mean += f" +- {r.final_success_std:.3f}"
     return [str(r.task), str(r.method), str(r.seeds), mean, f"{r.feedback_used:.0f}", reach, f"{r.wall_time_s:.0f} s"]
 
 
