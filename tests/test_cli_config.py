@@ -192,3 +192,36 @@ def test_resume_refuses_flags_that_would_change_a_run(tmp_path):
     assert table.read_bytes() == before
     ok = subprocess.run([*CLI, "run", "--resume", str(out), "--target", "0.3"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_flag_no_method_of_the_grid_reads_is_named_in_a_warning(capsys):
+    """`--method d3po-style --lr 1e-3` trains at d3po-style's own learning rate: the flag changes nothing, and the
+    command says so (one line on stderr) instead of dropping it without a word."""
+    fields = {"budget": 4, "batch": 4, "steps": 6}
+    for methods, given, expected in [
+        (["d3po-style"], dict(ddpo={"learning_rate": 1e-3}), "warning: --lr: no method of this grid reads it"),
+        (["sd-pretrained", "dreambooth"], dict(hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}),
+         "warning: --best-ratio: no method of this grid reads it (sd-pretrained, dreambooth)"),
+        (["sd-pretrained"], dict(preset="official-code"), "warning: --preset official-code: no method"),
+        (["hero", "sd-pretrained"], dict(hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}), None),
+    ]:  # fmt: skip
+        build_grid(request(tasks=["toy-hand"], methods=methods, fields=fields, **given), None)
+        err = " ".join(capsys.readouterr().err.split())
+        assert (expected in err) if expected else "warning" not in err, (methods, err)
+
+
+def test_settings_a_method_does_not_read_do_not_make_it_another_run(tmp_path):
+    """A ddpo-reward run made in a grid with `--best-ratio 0.9` (for its HERO runs) is the run a grid without the
+    flag asks for: ddpo-reward reads DDPO settings, not HERO's. Another DDPO learning rate is another run."""
+    from hero_bench.config import build_run_config
+    from hero_bench.run_folders import run_dir_for
+    from hero_bench.run_identity import finished_result
+    from hero_bench.runs import run_many
+
+    tiny = dict(budget=4, batch=4, eval_n=2, steps=6, seed=0)
+    made = build_run_config("toy-hand", "ddpo-reward", hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}, **tiny)
+    run_many([made], tmp_path, progress=False)
+    folder = run_dir_for(tmp_path, made)
+    assert finished_result(folder, build_run_config("toy-hand", "ddpo-reward", ddpo={"k_steps": 2}, **tiny)) is not None
+    other_lr = build_run_config("toy-hand", "ddpo-reward", ddpo={"k_steps": 2, "learning_rate": 1e-3}, **tiny)
+    assert finished_result(folder, other_lr) is None

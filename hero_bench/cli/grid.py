@@ -170,6 +170,7 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
             METHODS.get(cell[0].method)
             _check_fits(cell[0])
         _check_swept(variants, [cell[0] for cell in per_cell])
+        _warn_unread_flags(req, [cell[0] for cell in per_cell])
         return [cell[i] for i in range(req.seeds) for cell in per_cell]
     cfgs = []
     start = req.seed_start or 0
@@ -195,7 +196,37 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
         _check_fits(cfg)
     _check_method_options(cfgs)
     _check_swept(variants, cfgs)
+    _warn_unread_flags(req, cfgs)
     return cfgs
+
+
+FLAG_OF_SETTING = {  # `run`'s flags for HERO and DDPO settings (hero_bench/cli/run.py)
+    "best_ratio": "--best-ratio", "noise_variance": "--noise-variance", "triplet_margin": "--triplet-margin",
+    "embedding_lr": "--embedding-lr", "learning_rate": "--lr", "k_steps": "--k-steps", "clip_range": "--clip-range",
+}  # fmt: skip
+
+
+def _warn_unread_flags(req: GridRequest, cfgs: list[RunConfig]) -> None:
+    """A HERO or DDPO flag (or --preset) that no method of the grid reads changes nothing: say so on stderr.
+    `--method d3po-style --lr 1e-3` trains at d3po-style's own rate, its `--method-option learning_rate=...`.
+    A warning, not an error: the same flags are often reused for a grid's baselines run on their own (`then the
+    same with --method sd-pretrained`), and such runs are the same runs without them (run_identity)."""
+    from hero_bench.methods import METHODS, settings_read
+
+    methods = list(dict.fromkeys(c.method for c in cfgs))
+    for side, given in (("hero", req.hero), ("ddpo", req.ddpo)):
+        if given and not any(side in settings_read(m) for m in methods):
+            flags = ", ".join(FLAG_OF_SETTING.get(k, k) for k in given)
+            readers = ", ".join(m for m in METHODS if side in settings_read(m))
+            warn(f"{flags}: no method of this grid reads {'it' if len(given) == 1 else 'them'} ({', '.join(methods)});"
+                 f" {side.upper()} settings are read by {readers}; the other methods take theirs as --method-option "
+                 "METHOD.KEY=VALUE (docs/baselines.md)")  # fmt: skip
+    if req.preset is not None and not any(settings_read(m) for m in methods):
+        warn(f"--preset {req.preset}: no method of this grid reads HERO or DDPO settings ({', '.join(methods)})")
+
+
+def warn(message: str) -> None:
+    err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _check_swept(variants: list[Variant], cfgs: list[RunConfig]) -> None:
