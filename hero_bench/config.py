@@ -59,7 +59,7 @@ class RunConfig(BaseModel):
     device: str = Field(
         default="auto",
         description="where the pipeline and the training live: auto (CUDA for a real SD when torch sees a GPU, "
-        "the CPU for the toy model), cpu, cuda, cuda:N; a run saves the device it used and may resume on another",
+        "the CPU for the toy model), cpu, cuda, cuda:N; not part of a run's identity: it may resume on another",
     )
     dtype: Literal["fp32", "bf16", "fp16"] = Field(
         default="fp32", description="precision of the pipeline's weights (LoRA weights stay fp32); fp16 needs CUDA"

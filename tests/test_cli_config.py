@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from hero_bench.cli.grid import GridRequest, build_grid
+from hero_bench.cli.grid import GridRequest, build_grid, warn_unread_flags
 from hero_bench.errors import ConfigError
 
 CLI = [sys.executable, "-m", "hero_bench.cli"]
@@ -205,9 +205,20 @@ def test_a_flag_no_method_of_the_grid_reads_is_named_in_a_warning(capsys):
         (["sd-pretrained"], dict(preset="official-code"), "warning: --preset official-code: no method"),
         (["hero", "sd-pretrained"], dict(hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}), None),
     ]:  # fmt: skip
-        build_grid(request(tasks=["toy-hand"], methods=methods, fields=fields, **given), None)
+        grid = request(tasks=["toy-hand"], methods=methods, fields=fields, **given)
+        warn_unread_flags(grid, build_grid(grid, None))
         err = " ".join(capsys.readouterr().err.split())
         assert (expected in err) if expected else "warning" not in err, (methods, err)
+
+
+def test_the_command_warns_and_runs(tmp_path):
+    """End to end: the warning line, then the runs (an error, if any, would come alone: test_executors)."""
+    r = subprocess.run([*CLI, "run", "--task", "toy-hand", "--method", "sd-pretrained", "--best-ratio", "0.9",
+                        "--budget", "4", "--batch", "4", "--eval-n", "2", "--steps", "4", "--out", str(tmp_path)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.startswith("warning: --best-ratio: no method of this grid reads it (sd-pretrained)"), r.stderr
+    assert (tmp_path / "results.csv").exists()
 
 
 def test_settings_a_method_does_not_read_do_not_make_it_another_run(tmp_path):

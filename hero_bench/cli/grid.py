@@ -170,7 +170,6 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
             METHODS.get(cell[0].method)
             _check_fits(cell[0])
         _check_swept(variants, [cell[0] for cell in per_cell])
-        _warn_unread_flags(req, [cell[0] for cell in per_cell])
         return [cell[i] for i in range(req.seeds) for cell in per_cell]
     cfgs = []
     start = req.seed_start or 0
@@ -196,7 +195,6 @@ def build_grid(req: GridRequest, config: Path | None) -> list[RunConfig]:
         _check_fits(cfg)
     _check_method_options(cfgs)
     _check_swept(variants, cfgs)
-    _warn_unread_flags(req, cfgs)
     return cfgs
 
 
@@ -206,11 +204,12 @@ FLAG_OF_SETTING = {  # `run`'s flags for HERO and DDPO settings (hero_bench/cli/
 }  # fmt: skip
 
 
-def _warn_unread_flags(req: GridRequest, cfgs: list[RunConfig]) -> None:
+def warn_unread_flags(req: GridRequest, cfgs: list[RunConfig]) -> None:
     """A HERO or DDPO flag (or --preset) that no method of the grid reads changes nothing: say so on stderr.
     `--method d3po-style --lr 1e-3` trains at d3po-style's own rate, its `--method-option learning_rate=...`.
     A warning, not an error: the same flags are often reused for a grid's baselines run on their own (`then the
-    same with --method sd-pretrained`), and such runs are the same runs without them (run_identity)."""
+    same with --method sd-pretrained`), and such runs are the same runs without them (run_identity). Called once
+    the grid has passed every check, so that a refused command prints its one error line and nothing else."""
     from hero_bench.methods import METHODS, settings_read
 
     methods = list(dict.fromkeys(c.method for c in cfgs))

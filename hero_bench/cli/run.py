@@ -34,6 +34,7 @@ from hero_bench.cli.grid import (
     executor_choice,
     method_options,
     run_on_ray,
+    warn_unread_flags,
     where_results_are,
 )
 from hero_bench.cli.summary_table import print_summary
@@ -224,6 +225,11 @@ def run_cmd(
         _check_run_folders([run_dir_for(out, c) for c in cfgs])
         if not on_ray:  # Ray refuses a person's oracle or judge on its own
             check_human_ports(cfgs)
+    if on_ray:
+        from hero_bench.executors.ray_grid import refuse_undistributable
+
+        refuse_undistributable(cfgs)  # before the warning below: a refused command prints one line
+    warn_unread_flags(request, cfgs)
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return
