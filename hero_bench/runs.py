@@ -37,7 +37,7 @@ from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext
 from hero_bench.model_identity import check_same_model, write_model_record
 from hero_bench.models import load_pipeline
-from hero_bench.oracles import ORACLES, Oracle
+from hero_bench.oracles import ORACLE_OPTIONS, ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.oracles.human.oracle import judge_page_port
 from hero_bench.run_files import (
@@ -94,6 +94,12 @@ class Run:
         if cfg.judge == "human":
             judge_options = {"store": str(Path(folder) / "human_judge_labels.sqlite"), "run_id": f"{run_id}/judge",
                              "port": judge_page_port(cfg.oracle), **judge_options}  # fmt: skip
+        # A model oracle or judge (clip, blip-vqa, a local VLM) runs where the pipeline does unless told otherwise;
+        # the device is where the run executes, not one of its settings, so it is not written into the config.
+        self.device = run_device(cfg.device, real_model=cfg.model is not None, dtype=cfg.dtype)
+        for name, options in ((cfg.oracle, oracle_options), (cfg.judge, judge_options)):
+            if "device" in ORACLE_OPTIONS.get(name, ()):
+                options.setdefault("device", self.device)
         self.oracle: Oracle = ORACLES.create(cfg.oracle, **oracle_options)
         self.judge: Oracle = ORACLES.create(cfg.judge, **judge_options)
         self.settings = SamplingSettings(
@@ -103,7 +109,6 @@ class Run:
             batch_size=cfg.sample_batch_size,
         )
         check_steps(self.task, cfg)
-        self.device = run_device(cfg.device, real_model=cfg.model is not None, dtype=cfg.dtype)
         self.pipe = load_pipeline(cfg.model or DEFAULT_MODEL, device=self.device, dtype=torch_dtype(cfg.dtype))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.method.setup(RunContext(self.pipe, self.task, cfg, self.settings, folder=self.folder))

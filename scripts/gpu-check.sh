@@ -32,6 +32,9 @@ if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
             --method hero,hero-binary,d3po-style,dreambooth,ddpo-reward,sd-enhanced,sd-pretrained \
             --budget 8 --batch 4 --eval-n 4 --steps 6 --k-steps 2 --device cuda --dtype "$DTYPE" --out "$RUNS/$DTYPE"
     done
+    # Model oracles, judges and ddpo-reward's reward model follow the run onto the GPU.
+    "$PY" -m hero_bench.cli run --task toy-mountain --method hero,ddpo-reward --oracle clip --judge clip \
+        --budget 8 --batch 4 --eval-n 4 --steps 6 --k-steps 2 --device cuda --out "$RUNS/clip"
     # A run checkpointed on the GPU resumes on the CPU (its test is skipped where torch sees no GPU).
     if "$PY" -c "import pytest" 2>/dev/null; then
         "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py

@@ -38,7 +38,8 @@ class DDPOReward(LoraDDPOMethod):
         model, processor = default_reward_model(ctx.task.is_toy)
         if self.options.reward_model is not None:
             model, processor = self.options.reward_model, self.options.reward_processor
-        self.scorer: RewardScorer = ClipRewardScorer(model, processor, device=self.options.device)
+        device = self.options.device or ctx.pipe.unet.device  # type: ignore[attr-defined]  # diffusers' runtime components
+        self.scorer: RewardScorer = ClipRewardScorer(model, processor, device=device)
 
     def num_epochs(self) -> int:
         """How many epochs the loop should run: the option, else the run's budget // batch."""

@@ -75,7 +75,7 @@ class DDPORewardOptions(MethodOptions):
     reward_model: str | None = Field(default=None, description="CLIPModel folder/hub id; None: toy CLIP / PickScore")
     reward_processor: str | None = Field(default=None, description="where the tokenizer/image processor live")
     epochs: int | None = Field(default=None, ge=1, description="training epochs (paper: 50); None: budget // batch")
-    device: str = "cpu"
+    device: str | None = Field(default=None, description="the reward model's device; None: the run's (--device)")
 
 
 class EnhancedOptions(MethodOptions):
