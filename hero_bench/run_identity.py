@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hero_bench.config import RunConfig
-from hero_bench.methods import method_overrides, settings_read
+from hero_bench.methods import UNTRAINED, method_overrides, settings_read
 from hero_bench.model_identity import recorded_model, same_model
 from hero_bench.model_source import DEFAULT_MODEL
 from hero_bench.run_files import CONFIG, DONE, RESULTS, TASK
@@ -26,8 +26,8 @@ def with_method_overrides(cfg: RunConfig) -> RunConfig:
 
 def same_settings(folder: Path, cfg: RunConfig) -> bool:
     """Whether `folder` holds a run made with exactly `cfg`'s settings on the same task definition and model
-    weights. Aside: the command line that launched it, the device it ran on, and the HERO or DDPO settings its
-    method does not read (a `--best-ratio` given beside sd-pretrained changes nothing it does). An edited task
+    weights. Aside: the command line that launched it, the device it ran on, and the HERO, DDPO or LoRA settings
+    its method does not read (a `--best-ratio` given beside sd-pretrained changes nothing it does). An edited task
     file (prompt, success rule, enhanced prompt) or a new default model must not silently reuse results made under
     the old one. Folders from before task.json are compared by config alone (before model.json:
     `model_identity.same_model`)."""
@@ -43,7 +43,9 @@ def same_settings(folder: Path, cfg: RunConfig) -> bool:
     for where_or_how_launched in ("command", "device"):  # a run may resume on another GPU or on the CPU
         saved.pop(where_or_how_launched, None), wanted.pop(where_or_how_launched, None)
     unread = {"hero", "ddpo"} - set(settings_read(cfg.method))  # e.g. sd-pretrained made beside a HERO sweep
-    for section in unread | ({"preset"} if "hero" in unread else set()):
+    unread |= {"preset"} if "hero" in unread else set()
+    unread |= {"lora_rank", "lora_targets"} if cfg.method in UNTRAINED else set()
+    for section in unread:
         saved.pop(section, None), wanted.pop(section, None)
     if recorded_model(folder) is not None:  # the weights decide, not the name they were loaded by
         saved.pop("model", None), wanted.pop("model", None)

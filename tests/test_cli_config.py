@@ -203,9 +203,10 @@ def test_a_flag_no_method_of_the_grid_reads_is_named_in_a_warning(capsys):
         (["sd-pretrained", "dreambooth"], dict(hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}),
          "warning: --best-ratio: no method of this grid reads it (sd-pretrained, dreambooth)"),
         (["sd-pretrained"], dict(preset="official-code"), "warning: --preset official-code: no method"),
+        (["sd-pretrained", "sd-enhanced"], dict(fields={**fields, "lora_rank": 8}), "warning: --lora-rank: no method"),
         (["hero", "sd-pretrained"], dict(hero={"best_ratio": 0.9}, ddpo={"k_steps": 2}), None),
     ]:  # fmt: skip
-        grid = request(tasks=["toy-hand"], methods=methods, fields=fields, **given)
+        grid = request(tasks=["toy-hand"], methods=methods, **{"fields": fields, **given})
         warn_unread_flags(grid, build_grid(grid, None))
         err = " ".join(capsys.readouterr().err.split())
         assert (expected in err) if expected else "warning" not in err, (methods, err)
@@ -236,3 +237,7 @@ def test_settings_a_method_does_not_read_do_not_make_it_another_run(tmp_path):
     assert finished_result(folder, build_run_config("toy-hand", "ddpo-reward", ddpo={"k_steps": 2}, **tiny)) is not None
     other_lr = build_run_config("toy-hand", "ddpo-reward", ddpo={"k_steps": 2, "learning_rate": 1e-3}, **tiny)
     assert finished_result(folder, other_lr) is None
+    assert finished_result(folder, made.model_copy(update={"lora_rank": 8})) is None  # it trains a LoRA
+    plain = build_run_config("toy-hand", "sd-pretrained", lora_rank=8, **tiny)  # trains nothing: rank unread
+    run_many([plain], tmp_path, progress=False)
+    assert finished_result(run_dir_for(tmp_path, plain), plain.model_copy(update={"lora_rank": 4})) is not None

@@ -210,7 +210,7 @@ def warn_unread_flags(req: GridRequest, cfgs: list[RunConfig]) -> None:
     A warning, not an error: the same flags are often reused for a grid's baselines run on their own (`then the
     same with --method sd-pretrained`), and such runs are the same runs without them (run_identity). Called once
     the grid has passed every check, so that a refused command prints its one error line and nothing else."""
-    from hero_bench.methods import METHODS, settings_read
+    from hero_bench.methods import METHODS, UNTRAINED, settings_read
 
     methods = list(dict.fromkeys(c.method for c in cfgs))
     for side, given in (("hero", req.hero), ("ddpo", req.ddpo)):
@@ -222,6 +222,8 @@ def warn_unread_flags(req: GridRequest, cfgs: list[RunConfig]) -> None:
                  "METHOD.KEY=VALUE (docs/baselines.md)")  # fmt: skip
     if req.preset is not None and not any(settings_read(m) for m in methods):
         warn(f"--preset {req.preset}: no method of this grid reads HERO or DDPO settings ({', '.join(methods)})")
+    if "lora_rank" in req.fields and all(m in UNTRAINED for m in methods):
+        warn(f"--lora-rank: no method of this grid trains a LoRA ({', '.join(methods)})")
 
 
 def warn(message: str) -> None:

@@ -27,6 +27,10 @@ HERO_VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+# Methods that sample and never train: their runs read no LoRA setting (`lora_rank`, `lora_targets`).
+UNTRAINED = ("sd-pretrained", "sd-enhanced")
+
+
 def settings_read(method: str) -> tuple[str, ...]:
     """Which of RunConfig's `hero` and `ddpo` settings `method` reads: HERO and its ablations both, ddpo-reward
     (the same DDPO-K trainer) `ddpo`, the others neither (their settings are method options)."""
