@@ -26,10 +26,14 @@ class DeviceError(HeroBenchError):
     """A device this machine does not have, or a precision it cannot run."""
 
 
+def check_device_form(device: str) -> None:
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise DeviceError(f"--device {device!r}: give {DEVICE_FORMS}")
+
+
 def choose_device(requested: str, real_model: bool, cuda_devices: int) -> str:
     """The torch device for `requested` (see DEVICE_FORMS) when torch sees `cuda_devices` GPUs."""
-    if not DEVICE_PATTERN.fullmatch(requested):
-        raise DeviceError(f"--device {requested!r}: give {DEVICE_FORMS}")
+    check_device_form(requested)
     if requested == "auto":
         return "cuda" if real_model and cuda_devices > 0 else "cpu"
     if requested == "cpu":
@@ -57,8 +61,7 @@ def check_precision(dtype: str, device: str) -> None:
 
 def check_device_names(device: str, dtype: str) -> None:
     """The names alone, before torch loads: a device form or precision that does not exist, fp16 on --device cpu."""
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise DeviceError(f"--device {device!r}: give {DEVICE_FORMS}")
+    check_device_form(device)
     check_precision(dtype, "cpu" if device == "cpu" else "cuda")  # auto and cuda: decided where torch looks
 
 
