@@ -9,7 +9,8 @@
         checkpoint                                  # atomic; `--resume` restarts from here exactly
 
 A run folder holds: config.json, task.json (the task definition as run), model.json (which weights were
-loaded: `hero_bench.model_identity`), results.csv (one row per epoch;
+loaded: `hero_bench.model_identity`), environment.jsonl (code, libraries and device of each start and resume:
+`hero_bench.run_environment`), results.csv (one row per epoch;
 epoch 0 = before training), feedback.jsonl (every label), grids/ (contact sheets), eval/epoch_XXX/ (judged
 evaluation images; HERO's on N(0, I) noise in eval_std_noise/), checkpoint.pt (removed once done.json marks
 the run finished), final/ (LoRA weights and noise for `hero-bench sample`), .lock (held while a process runs it).
@@ -40,6 +41,7 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLE_OPTIONS, ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.oracles.human.oracle import judge_page_port
+from hero_bench.run_environment import ENVIRONMENT, append_environment, environment_record
 from hero_bench.run_files import (
     CHECKPOINT,
     CONFIG,
@@ -185,6 +187,7 @@ class Run:
             # each state lands on its module's device as it is loaded (the generators' states must be CPU ones).
             self._restore(torch.load(ckpt, weights_only=False, map_location="cpu"))
             self._truncate_feedback_log()
+            append_environment(self.folder, environment_record(self.device, self.cfg.dtype, self.epoch))
         else:
             if (self.folder / CONFIG).exists() and not self._killed_before_first_checkpoint():
                 which = "this run" if same_settings(self.folder, self.cfg) else "a run with other settings or weights"
@@ -194,6 +197,8 @@ class Run:
             for name, record in ((CONFIG, self.cfg), (TASK, self.task)):  # whole or absent, even if stopped here
                 atomic_write_text(self.folder / name, json.dumps(record.model_dump(mode="json"), indent=2))
             write_model_record(self.folder, self.cfg.model or DEFAULT_MODEL)
+            (self.folder / ENVIRONMENT).unlink(missing_ok=True)  # a start killed before its first checkpoint
+            append_environment(self.folder, environment_record(self.device, self.cfg.dtype, None))
             (self.folder / FEEDBACK_LOG).write_text("")
             self._record(0, time.time(), {}, None)
             self._checkpoint()

@@ -21,6 +21,7 @@ import pytest
 
 from hero_bench.config import build_run_config
 from hero_bench.errors import HeroBenchError
+from hero_bench.run_environment import read_environment
 from hero_bench.runs import CHECKPOINT, Run, resume_all, run_dir_for, run_many
 from tests.run_records import comparable, rows_written
 
@@ -77,6 +78,7 @@ def test_a_ray_grid_gives_the_local_executors_results(tmp_path):
         )
         pd.testing.assert_frame_equal(t_local, t_ray)
         assert log_local == log_ray
+        assert read_environment(run_dir_for(tmp_path / "ray", cfg))[-1]["threads"] == 1  # one thread per run
         final = t_ray.sort_values("epoch").success_rate.iloc[-1]
         line = f"done   {cfg.task} {cfg.method} seed0: final success {final:.3f}"
         assert sum(line in x for x in r.stdout.splitlines()) == 1, (line, r.stdout)
@@ -208,6 +210,7 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_cleanly(tmp_path, mon
         (t1, log1), (t2, log2) = comparable(run_dir_for(tmp_path / "whole", cfg)), comparable(folder)
         pd.testing.assert_frame_equal(t1, t2)
         assert log1 == log2
+        assert [e["start"] for e in read_environment(folder)] == ["new"]  # the killed start left no record
         for name in ("done.json", "config.json", "results.csv"):
             (folder / name).unlink()  # as if never run, for the second way of re-issuing
 

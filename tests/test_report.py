@@ -254,3 +254,33 @@ def test_alignment_is_scored_against_the_prompt_the_person_asked_for(tmp_path):
     assert _ScoredBatches(suite)(batch).values["clip_score"] == pytest.approx(asked)
     per_epoch = _epoch_metric_rows(load_runs([tmp_path]), _ScoredBatches(suite))  # the curves' path
     assert per_epoch.set_index("epoch").loc[1, "clip_score"] == pytest.approx(asked)
+
+
+def test_the_runs_section_names_the_code_and_warns_when_runs_come_from_different_code(tmp_path):
+    """A grid reuses finished runs after the code changed: the report says which hero-bench made each run, and
+    warns when they differ (environment.jsonl, written by the run loop at each start and resume)."""
+    from hero_bench.run_environment import append_environment
+
+    root = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=2)
+    folders = sorted(p.parent for p in root.glob("*/*/seed*/config.json"))
+    text = build_report([root], tmp_path / "none", "md", suite=MetricSuite()).read_text()
+    assert "Code and device: not recorded" in text  # folders from before the record existed
+
+    def record(commit: str, dirty: bool = False, device: str = "cpu") -> dict:
+        return {"start": "new", "hero_bench": "0.1.0", "commit": commit, "dirty": dirty, "device": device,
+                "dtype": "fp32", "device_name": "A CPU"}  # fmt: skip
+
+    for folder in folders:
+        append_environment(folder, record("a" * 40))
+    text = build_report([root], tmp_path / "same", "md", suite=MetricSuite()).read_text()
+    assert "Code: every run by hero-bench 0.1.0 @ aaaaaaaaaaaa; device: cpu fp32." in text
+    assert "versions of the code" not in text
+
+    append_environment(folders[0], {**record("b" * 40, dirty=True), "start": "resumed after epoch 1"})
+    out = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite())
+    text = out.read_text()
+    moved = "0.1.0 @ aaaaaaaaaaaa -> 0.1.0 @ bbbbbbbbbbbb + local changes"
+    assert f"**Runs by 2 versions of the code**: 0.1.0 @ aaaaaaaaaaaa ({len(folders) - 1} run" in text
+    assert f"{moved} (1 run)" in text
+    table = pd.read_csv(out.parent / "tables" / "runs.csv")
+    assert set(table.code) == {"0.1.0 @ aaaaaaaaaaaa", moved} and set(table.device) == {"cpu fp32"}

@@ -237,6 +237,26 @@ def test_a_comparison_continues_an_interrupted_run_with_the_same_settings(tmp_pa
     pd.testing.assert_frame_equal(whole[cols], again[cols])
     whole_log = (run_dir_for(tmp_path / "whole", cfg) / "feedback.jsonl").read_text()
     assert (folder / "feedback.jsonl").read_text() == whole_log  # the cut line dropped, no label twice
+    _each_start_is_recorded(run_dir_for(tmp_path / "whole", cfg), folder)
+
+
+def _each_start_is_recorded(whole: Path, resumed: Path) -> None:
+    """environment.jsonl: one record per start or resume, naming the code, libraries and device that ran it."""
+    import torch
+
+    from hero_bench.run_environment import read_environment
+
+    assert [e["start"] for e in read_environment(whole)] == ["new"]
+    records = read_environment(resumed)
+    assert [e["start"] for e in records] == ["new", "resumed after epoch 1"]
+    for e in records:
+        assert (e["device"], e["dtype"], e["threads"]) == ("cpu", "fp32", torch.get_num_threads())
+        assert e["torch"] == torch.__version__.split("+")[0] or e["torch"] == torch.__version__
+        assert e["hero_bench"] and e["diffusers"] and e["peft"]
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / ".git").exists():  # a checkout (CI's clean clone): the commit the code came from
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert records[0]["commit"] == head.stdout.strip() and isinstance(records[0]["dirty"], bool)
 
 
 def test_run_and_report_share_the_default_target():

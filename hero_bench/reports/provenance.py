@@ -1,5 +1,6 @@
 """What was run, at the end of a report: one compact row per group of runs with the same settings, then every
-run folder with its command, so that a reader can check or reproduce any number above."""
+run folder with its command, code version and device, so that a reader can check or reproduce any number above.
+A report that mixes runs made by different code (a grid reuses finished runs after the code changed) says so."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ import pandas as pd
 
 from hero_bench.reports.content import Section, Table
 from hero_bench.reports.runs import RunSet
+from hero_bench.run_environment import code_label, device_label, read_environment
+
+NOT_RECORDED = "(not recorded)"
+
+
+def _in_order(labels: list[str]) -> str:
+    """Each distinct label once, in the order the run met them: `a -> b` for a run resumed under other code."""
+    seen = list(dict.fromkeys(labels))
+    return " -> ".join(seen) if seen else NOT_RECORDED
 
 
 def provenance(runs: RunSet) -> pd.DataFrame:
-    """One row per run folder: task, method label, seed, oracle, judge, model, budget, command, folder."""
+    """One row per run folder: task, method label, seed, oracle, judge, model, budget, command, code, device,
+    folder."""
     recs = []
     for r in runs.runs:
+        environment = read_environment(r.path)
         task, method, seed = r.key
         c = r.config
         try:
@@ -32,7 +44,9 @@ def provenance(runs: RunSet) -> pd.DataFrame:
                 "budget": c.get("budget", ""),
                 "batch": c.get("batch", ""),
                 "best_ratio": "" if r.best_ratio is None else f"{r.best_ratio:g}",
-                "command": c.get("command", "(not recorded)"),
+                "command": c.get("command", NOT_RECORDED),
+                "code": _in_order([code_label(e) for e in environment]),
+                "device": _in_order([device_label(e) for e in environment]),
                 "run_dir": where,
             }
         )
@@ -71,6 +85,24 @@ def runs_section(prov: pd.DataFrame, command: str, suite_desc: dict[str, str], b
     if prov.empty:
         sec.paragraphs.append("Rows came from results tables without run folders: no configs were found.")
         return sec
+    sec.paragraphs.append(code_note(prov))
     sec.tables.append(Table("what-was-run", compact(prov), "what was run, grouped by settings", index=False))
     sec.tables.append(Table("runs-table", prov, "every run folder with its config", "tables/runs.csv", index=False))
     return sec
+
+
+def code_note(prov: pd.DataFrame) -> str:
+    """Which hero-bench made the runs: one version for all, or a warning naming each and how many runs it made
+    (differences between such runs may come from the code, not from their methods)."""
+    folders = prov.drop_duplicates("run_dir")  # a HERO run is listed twice (itself and its LoRA-only view)
+    counts = folders["code"].value_counts()
+    devices = join(folders["device"])
+    if len(counts) == 1 and counts.index[0] == NOT_RECORDED:
+        return "Code and device: not recorded (runs made before hero-bench wrote environment.jsonl)."
+    if len(counts) == 1:
+        return f"Code: every run by hero-bench {counts.index[0]}; device: {devices}."
+    parts = "; ".join(f"{label} ({n} run{'s' if n > 1 else ''})" for label, n in sorted(counts.items()))
+    return (
+        f"**Runs by {len(counts)} versions of the code**: {parts}. Numbers from different code can differ for "
+        f"reasons other than their methods; the runs table says which run is which. Device: {devices}."
+    )

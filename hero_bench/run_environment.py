@@ -1,0 +1,130 @@
+"""Where and with what code a run was made: one JSON line in its folder's environment.jsonl each time it starts or
+resumes (hero-bench's version and git commit, the library versions, the device and dtype it ran on).
+
+Why: a run's settings (config.json) say what was asked, not what computed the numbers. A grid reuses finished runs
+and resumes stopped ones, possibly after the code changed or on another machine (`--resume DIR --device cpu`), so
+a report can mix runs made by different code; these lines let it say so (hero_bench.reports.provenance).
+
+Standard library only at import: the report reads these files without loading torch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENT = "environment.jsonl"
+LIBRARIES = ("torch", "diffusers", "peft", "transformers")
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """hero-bench's version, and the git commit of its source when it runs from a checkout (an editable install),
+    with `dirty` true when files under hero_bench/ differ from that commit. Cached: it cannot change while a
+    process runs, and a grid starts many runs."""
+    record: dict[str, Any] = {"hero_bench": _version("hero-bench"), "commit": None, "dirty": None}
+    if not (_SOURCE_ROOT / ".git").exists():
+        return record
+    try:
+        git = ["git", "-C", str(_SOURCE_ROOT)]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "hero_bench"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):  # no git on this machine, or not a usable checkout
+        return record
+    record.update(commit=head.stdout.strip(), dirty=bool(changed.stdout.strip()))
+    return record
+
+
+def _device_name(device: Any) -> str:
+    import torch  # the run loop has it loaded already
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_record(device: Any, dtype: str, resumed_at_epoch: int | None) -> dict[str, Any]:
+    """This process's record for a run starting (`resumed_at_epoch` None) or resuming after that epoch."""
+    import torch
+
+    return {
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "start": "new" if resumed_at_epoch is None else f"resumed after epoch {resumed_at_epoch}",
+        **code_version(),
+        "python": platform.python_version(),
+        **{name: _version(name) for name in LIBRARIES},
+        "device": str(device),
+        "device_name": _device_name(device),
+        "dtype": dtype,
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+    }
+
+
+def append_environment(folder: Path, record: dict[str, Any]) -> None:
+    """One line more, synced: the record of a start is kept even if the run is killed right after."""
+    with open(folder / ENVIRONMENT, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_environment(folder: Path) -> list[dict[str, Any]]:
+    """The records of a run folder, oldest first; [] for a run made before they were written. A line cut short
+    by a kill mid-write is skipped."""
+    path = Path(folder) / ENVIRONMENT
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def code_label(record: dict[str, Any]) -> str:
+    """How a report names the code of one record: `0.1.0 @ 6bfbefa1c2d3`, `+ local changes` when dirty."""
+    label = str(record.get("hero_bench") or "?")
+    if record.get("commit"):
+        label += f" @ {str(record['commit'])[:12]}"
+        if record.get("dirty"):
+            label += " + local changes"
+    return label
+
+
+def device_label(record: dict[str, Any]) -> str:
+    """`cpu fp32`, `cuda:0 bf16 (NVIDIA H200)`."""
+    label = f"{record.get('device', '?')} {record.get('dtype', '?')}"
+    if str(record.get("device", "")).startswith("cuda") and record.get("device_name"):
+        label += f" ({record['device_name']})"
+    return label
