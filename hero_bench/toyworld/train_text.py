@@ -15,31 +15,24 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from hero_bench.toyworld.bpe import learn_bpe, write_bpe
 from hero_bench.toyworld.train_vae import images_to_tensor
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789.,'-!?"
+"""Characters the tokenizer knows even if no caption has them."""
 
 if TYPE_CHECKING:
     from hero_bench.toyworld.train import TrainConfig
 
 
 def train_tokenizer(captions: list[str], cfg: TrainConfig, out_dir: Path):
-    """BPE with CLIP's conventions ('</w>' word ends, start/end-of-text specials), saved as a CLIPTokenizer."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    """BPE with CLIP's conventions ('</w>' word ends, start/end-of-text specials), saved as a CLIPTokenizer.
+    Learnt by `bpe.learn_bpe`, which gives the same vocabulary in every process (tokenizers' trainer does not)."""
     from transformers import CLIPTokenizer
 
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=cfg.vocab_size,
-        special_tokens=["<|startoftext|>", "<|endoftext|>"],
-        end_of_word_suffix="</w>",
-        initial_alphabet=list("abcdefghijklmnopqrstuvwxyz0123456789.,'-!?"),
-        show_progress=False,
-    )
-    tok.train_from_iterator(sorted(set(captions)), trainer)
+    vocab, merges = learn_bpe(sorted(set(captions)), cfg.vocab_size, alphabet=ALPHABET)
     with tempfile.TemporaryDirectory() as tmp:
-        tok.model.save(tmp)
-        clip_tok = CLIPTokenizer(str(Path(tmp) / "vocab.json"), str(Path(tmp) / "merges.txt"))
+        clip_tok = CLIPTokenizer(*map(str, write_bpe(vocab, merges, Path(tmp))))
     clip_tok.model_max_length = cfg.max_length
     if len(clip_tok) <= 2:
         raise RuntimeError("tokenizer collapsed to special tokens only (see DESIGN.md pitfall)")
