@@ -35,10 +35,12 @@ if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
     # Model oracles, judges and ddpo-reward's reward model follow the run onto the GPU.
     "$PY" -m hero_bench.cli run --task toy-mountain --method hero,ddpo-reward --oracle clip --judge clip \
         --budget 8 --batch 4 --eval-n 4 --steps 6 --k-steps 2 --device cuda --out "$RUNS/clip"
-    # A run checkpointed on the GPU resumes on the CPU (its test is skipped where torch sees no GPU).
+    # A run checkpointed on the GPU resumes on the CPU; the toy model trains on CUDA and its UNet stage resumes on
+    # the CPU (both tests are skipped where torch sees no GPU).
     if "$PY" -c "import pytest" 2>/dev/null; then
-        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py
+        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py tests/test_toy_model.py
     else
-        echo "pytest is not installed here: tests/test_devices.py (a GPU checkpoint resumed on the CPU) not run"
+        echo "pytest is not installed here: tests/test_devices.py and tests/test_toy_model.py (GPU checkpoints" \
+            "resumed on the CPU, toy training on CUDA) not run"
     fi
 fi

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
@@ -24,7 +26,37 @@ def test_training_script_runs_every_stage_and_saves_a_loadable_pipeline(tmp_path
     image = pipe("a yellow square", num_inference_steps=2, output_type="np").images
     assert image.shape == (1, 64, 64, 3)
     assert (out / "toy_clip" / "config.json").exists()
-    assert json.loads((out / "hero_bench_train.json").read_text())["train_config"]["seed"] == 3
+    recorded = json.loads((out / "hero_bench_train.json").read_text())["train_config"]
+    assert (recorded["seed"], recorded["device"]) == (3, "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (scripts/gpu-check.sh runs it where one is)")
+def test_toy_training_on_a_gpu_saves_a_pipeline_and_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """`hero-bench toy train --device cuda`: every stage on the GPU, and a UNet stage stopped there goes on on the
+    CPU (what a lent GPU that is taken back leaves behind)."""
+    cfg = dataclasses.replace(train.quick_config(seed=3), device="cuda", unet_steps=4, checkpoint_every=2)
+    out = train.train_all(cfg, tmp_path / "sd")
+    pipe = StableDiffusionPipeline.from_pretrained(out)
+    assert pipe.unet.device.type == "cpu"  # saved from the GPU, loads anywhere
+    assert pipe("a yellow square", num_inference_steps=2, output_type="np").images.shape == (1, 64, 64, 3)
+    ckpt = out / ".train_checkpoints" / "unet.pt"
+    with monkeypatch.context() as m:  # keep the stage's last checkpoint, as if it had been stopped right after it
+        m.setattr(train.StageCheckpoint, "clear", lambda self: None)
+        train.train_all(dataclasses.replace(cfg, unet_steps=6), tmp_path / "sd", stages=("unet",))
+    assert ckpt.exists()
+    resumed = train.train_all(dataclasses.replace(cfg, unet_steps=8, device="cpu"), tmp_path / "sd", stages=("unet",))
+    assert StableDiffusionPipeline.from_pretrained(resumed).unet.device.type == "cpu"
+
+
+def test_toy_training_refuses_a_device_this_machine_does_not_have(tmp_path):
+    cases = [("tpu", "give auto, cpu, cuda or cuda:N")]
+    if not torch.cuda.is_available():
+        cases.append(("cuda", "torch sees no CUDA device here"))
+    for device, message in cases:
+        r = subprocess.run([*CLI, "toy", "train", "--quick", "--device", device, "--out", str(tmp_path / "sd")],
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 2 and message in r.stderr, (device, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "sd").exists(), r.stderr
 
 
 def test_an_unknown_stage_is_refused_before_any_folder_is_made(tmp_path):

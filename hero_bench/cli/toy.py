@@ -38,13 +38,24 @@ def toy_train_cmd(
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny models and a few steps: checks the script runs.")
     ] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="cpu (the shipped weights were made there), cuda, cuda:N, or auto (CUDA if torch sees a GPU).",
+        ),
+    ] = "cpu",
 ) -> None:
     """Train the toy world's tiny Stable Diffusion (tokenizer, CLIP, VAE, UNet) and save it as a diffusers folder."""
+    from hero_bench.devices import check_device_form, run_device
+
+    check_device_form(device)
     if out is not None:
         check_out_folder(out)  # before torch loads
     from hero_bench.toyworld import train
 
     cfg = train.quick_config(seed) if quick else train.TrainConfig(seed=seed)
+    cfg.device = run_device(device, real_model=True)  # `auto` as for a real model: the GPU when there is one
     if unet_steps is not None:
         cfg.unet_steps = unet_steps
     if vae_steps is not None:

@@ -25,12 +25,12 @@ def round_trip(vae, images: np.ndarray, batch: int = 100) -> np.ndarray:
     from hero_bench.toyworld.train_vae import images_to_tensor
 
     out = []
-    dtype = next(vae.parameters()).dtype
+    weight = next(vae.parameters())  # its dtype and device (a VAE in training may be on a GPU)
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = images_to_tensor(images[i : i + batch]).to(dtype)
+            x = images_to_tensor(images[i : i + batch]).to(weight.device, weight.dtype)
             rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.float()
-            out.append(((rec.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+            out.append(((rec.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(out)
 
 

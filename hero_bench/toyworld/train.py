@@ -99,6 +99,9 @@ class TrainConfig:
     threads: int = 1
     """Torch threads per process: 1 is fastest on a shared 2-core machine and the text and VAE stages run
     side by side; results are bit-identical only for the same thread count."""
+    device: str = "cpu"
+    """Where the stages train (a torch device). The shipped weights were made on the CPU; a GPU trains faster but
+    gives other weights (other kernels), and a stage stopped on one device resumes on another."""
     log_every: int = 100
     extra: dict = field(default_factory=dict)
 
@@ -338,5 +341,6 @@ def expected_steps_hint(cfg: TrainConfig) -> str:
     return (
         f"tokenizer + CLIP {cfg.clip_steps} steps and VAE {cfg.vae_steps} steps (side by side), then UNet "
         f"{cfg.unet_steps} steps and decoder fine-tuning {cfg.decoder_steps} steps (each stage as asked by --stages), "
-        f"on {cfg.n_examples} seeded scenes (seed {cfg.seed}), {cfg.threads} thread(s) each"
+        f"on {cfg.n_examples} seeded scenes (seed {cfg.seed}), "
+        + (f"{cfg.threads} CPU thread(s) each" if cfg.device == "cpu" else f"on {cfg.device}")
     )

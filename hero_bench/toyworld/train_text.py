@@ -73,15 +73,16 @@ def train_clip(clip, tokenizer, images: np.ndarray, captions: list[str], cfg: Tr
     cap_id = torch.tensor([caption_index[c] for c in captions])
     from hero_bench.toyworld.train import warmup_cosine
 
+    clip.to(cfg.device)  # before the optimiser: its states live where the weights do
     opt = torch.optim.AdamW(clip.parameters(), lr=5e-4, weight_decay=0.01)
     sched = warmup_cosine(opt, cfg.clip_steps, 0.1)
     clip.train()
     bar = tqdm(range(cfg.clip_steps), desc="clip", mininterval=10)
     for step in bar:
         idx = torch.from_numpy(rng.integers(0, len(captions), cfg.clip_batch))
-        pix = images_to_tensor(images[idx.numpy()])
-        out = clip(input_ids=ids[idx], pixel_values=pix)
-        same = (cap_id[idx][:, None] == cap_id[idx][None, :]).float()
+        pix = images_to_tensor(images[idx.numpy()]).to(cfg.device)
+        out = clip(input_ids=ids[idx].to(cfg.device), pixel_values=pix)
+        same = (cap_id[idx][:, None] == cap_id[idx][None, :]).float().to(cfg.device)
         target = same / same.sum(1, keepdim=True)
         loss = 0.5 * (
             torch.sum(-target * F.log_softmax(out.logits_per_image, 1), 1).mean()
@@ -94,4 +95,4 @@ def train_clip(clip, tokenizer, images: np.ndarray, captions: list[str], cfg: Tr
         if step % cfg.log_every == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     clip.eval()
-    return clip
+    return clip.cpu()

@@ -76,21 +76,25 @@ def train_unet(
     from hero_bench.toyworld.train import warmup_cosine
 
     noise_sched = train_noise_schedule()
+    unet.to(cfg.device)  # before the EMA and optimiser: their states live where the weights do
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=1e-2)
     sched = warmup_cosine(opt, cfg.unet_steps, 0.03)
     gen = torch.Generator().manual_seed(cfg.seed)
     start = resume(checkpoint, rng, gen, model=unet, opt=opt, sched=sched, ema=ema)
+    ema.to(cfg.device)  # a checkpoint's EMA weights load where they were saved from, or on the CPU
+    latents, text_states, empty_state = (t.to(cfg.device) for t in (latents, text_states, empty_state))
     unet.train()
     bar = tqdm(range(start, cfg.unet_steps), desc="unet", mininterval=10, initial=start, total=cfg.unet_steps)
     for step in bar:
         idx = torch.from_numpy(rng.integers(0, len(latents), cfg.unet_batch))
-        z0 = latents[idx]
-        cond = text_states[caption_ids[idx]].clone()
-        drop = torch.from_numpy(rng.random(cfg.unet_batch) < cfg.cond_dropout)
+        z0 = latents[idx.to(cfg.device)]
+        cond = text_states[caption_ids[idx].to(cfg.device)].clone()
+        drop = torch.from_numpy(rng.random(cfg.unet_batch) < cfg.cond_dropout).to(cfg.device)
         cond[drop] = empty_state
-        noise = torch.randn(z0.shape, generator=gen)
-        t = torch.randint(0, 1000, (cfg.unet_batch,), generator=gen)
+        # Drawn on the CPU whatever the device: the same noises (and checkpointed generator) everywhere.
+        noise = torch.randn(z0.shape, generator=gen).to(cfg.device)
+        t = torch.randint(0, 1000, (cfg.unet_batch,), generator=gen).to(cfg.device)
         zt = noise_sched.add_noise(z0, noise, t)
         loss = F.mse_loss(unet(zt, t, encoder_hidden_states=cond).sample, noise)
         opt.zero_grad()
@@ -112,4 +116,4 @@ def train_unet(
             )
     ema.copy_to(unet.parameters())
     unet.eval()
-    return unet
+    return unet.cpu()

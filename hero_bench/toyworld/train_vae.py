@@ -73,7 +73,7 @@ def _optimise(vae, images, cfg, rng, opt, sched, total: int, desc: str, loss_fn,
     vae.train()
     bar = tqdm(range(start, total), desc=desc, mininterval=10, initial=start, total=total)
     for step in bar:
-        loss = loss_fn(images_to_tensor(images[rng.integers(0, len(images), cfg.vae_batch)]))
+        loss = loss_fn(images_to_tensor(images[rng.integers(0, len(images), cfg.vae_batch)]).to(cfg.device))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -102,6 +102,7 @@ def train_vae(
     `monitor(step, vae)` is called every `cfg.vae_eval_every` steps (the round-trip fidelity log)."""
     from hero_bench.toyworld.train import warmup_cosine
 
+    vae.to(cfg.device)  # before the optimiser: its states live where the weights do
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     sched = warmup_cosine(opt, cfg.vae_steps, 0.05)
 
@@ -115,12 +116,12 @@ def train_vae(
     with torch.no_grad():
         lat = torch.cat(
             [
-                vae.encode(images_to_tensor(images[i : i + 256])).latent_dist.mean
+                vae.encode(images_to_tensor(images[i : i + 256]).to(cfg.device)).latent_dist.mean
                 for i in range(0, min(len(images), 2048), 256)
             ]
         )
     vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
-    return vae
+    return vae.cpu()
 
 
 def finetune_decoder(
@@ -138,6 +139,7 @@ def finetune_decoder(
     hence a higher edge weight here."""
     from hero_bench.toyworld.train import warmup_cosine
 
+    vae.to(cfg.device)
     for p in vae.encoder.parameters():
         p.requires_grad_(False)
     for p in vae.quant_conv.parameters():
@@ -155,4 +157,4 @@ def finetune_decoder(
     vae.eval()
     for p in vae.parameters():
         p.requires_grad_(True)
-    return vae
+    return vae.cpu()
