@@ -128,3 +128,17 @@ def device_label(record: dict[str, Any]) -> str:
     if str(record.get("device", "")).startswith("cuda") and record.get("device_name"):
         label += f" ({record['device_name']})"
     return label
+
+
+def other_code(folder: Path) -> str:
+    """`, made by other code: <label>` when the last start of the run in `folder` was by another hero-bench
+    version or commit than this process runs, else "" (also when either is unknown). Said when a grid reuses a
+    finished run: its numbers come from the code that made it, not from this one."""
+    records = read_environment(folder)
+    if not records:
+        return ""
+    made, now = records[-1], code_version()
+    differs = made.get("hero_bench") != now["hero_bench"] or (
+        made.get("commit") and now["commit"] and made["commit"] != now["commit"]
+    )
+    return f", made by other code: {code_label(made)}, this is {code_label(now)}" if differs else ""

@@ -41,7 +41,7 @@ from hero_bench.models import load_pipeline
 from hero_bench.oracles import ORACLE_OPTIONS, ORACLES, Oracle
 from hero_bench.oracles.base import Feedback
 from hero_bench.oracles.human.oracle import judge_page_port
-from hero_bench.run_environment import ENVIRONMENT, append_environment, environment_record
+from hero_bench.run_environment import ENVIRONMENT, append_environment, environment_record, other_code
 from hero_bench.run_files import (
     CHECKPOINT,
     CONFIG,
@@ -364,7 +364,7 @@ def run_one(
     done = finished_result(folder, cfg)
     if done is not None:
         if note is not None:
-            note(f"reusing the finished run {folder} (same settings)")
+            note(f"reusing the finished run {folder} (same settings{other_code(folder)})")
         return done
     # an interrupted run with the same settings continues from its checkpoint instead of failing
     again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))

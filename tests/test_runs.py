@@ -108,6 +108,30 @@ def test_a_comparison_reuses_finished_runs_with_the_same_settings(tmp_path):
     assert list(table.method) == ["sd-pretrained"]
     with pytest.raises(FileExistsError, match="--resume"):  # other settings in the same folder: no silent reuse
         run_many([_cfg("sd-pretrained", eval_n=5)], tmp_path, progress=False)
+    _reusing_a_run_of_other_code_says_so(cfg, folder)
+
+
+def _reusing_a_run_of_other_code_says_so(cfg, folder: Path) -> None:
+    """A finished run made by another commit is still reused (same settings), but the note names its code."""
+    from hero_bench.run_environment import ENVIRONMENT, code_label, code_version, read_environment
+    from hero_bench.runs import run_one
+
+    notes: list[str] = []
+    run_one(cfg, folder, note=notes.append)
+    assert notes == [f"reusing the finished run {folder} (same settings)"]  # made by this code
+    made = read_environment(folder)[-1]
+    (folder / ENVIRONMENT).write_text(json.dumps({**made, "hero_bench": "0.0.9", "commit": "c" * 40, "dirty": False}) + "\n")
+    notes.clear()
+    run_one(cfg, folder, note=notes.append)
+    assert notes == [f"reusing the finished run {folder} (same settings, made by other code: 0.0.9 @ cccccccccccc, "
+                     f"this is {code_label(code_version())})"]  # fmt: skip
+    import torch
+
+    from hero_bench.executors.work import execute_one  # what a Ray worker runs: its "done" line says so too
+
+    outcome = execute_one(cfg.model_dump(mode="json"), str(folder), False, torch.get_num_threads())
+    assert outcome.how.startswith("reused, made by other code: 0.0.9 @ cccccccccccc"), outcome
+    assert outcome.line().endswith(f"({outcome.how})"), outcome.line()
 
 
 def test_a_finished_ablation_run_is_reused_not_refused(tmp_path):

@@ -29,7 +29,7 @@ class RunOutcome:
     folder: str
     seconds: float
     final_success: float | None = None
-    how: str = "ran"  # ran | resumed | reused
+    how: str = "ran"  # ran | resumed | reused (", made by other code: ..." when it was: `run_environment.other_code`)
     error: str | None = None
 
     @property
@@ -67,6 +67,7 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
 
     from hero_bench.config import RunConfig
     from hero_bench.errors import RunBusyError
+    from hero_bench.run_environment import other_code
     from hero_bench.runs import run_one
 
     task, method, seed = run_label(cfg_data)
@@ -90,6 +91,8 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
         return RunOutcome(task, method, seed, folder, time.time() - t0, error=one_line(e) + where)
     log.unlink(missing_ok=True)  # an earlier attempt's failure is history once the run has finished
     how = "reused" if any(n.startswith("reusing") for n in notes) else "resumed" if resume or notes else "ran"
+    if how == "reused":
+        how += other_code(Path(folder))
     final = float(table.sort_values("epoch").success_rate.iloc[-1])
     return RunOutcome(task, method, seed, folder, time.time() - t0, final_success=final, how=how)
 
