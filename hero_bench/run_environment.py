@@ -54,6 +54,11 @@ def code_version() -> dict[str, Any]:
     return record
 
 
+def library_versions() -> dict[str, str | None]:
+    """Python's version and those of the libraries whose numbers a run's results depend on most."""
+    return {"python": platform.python_version(), **{name: _version(name) for name in LIBRARIES}}
+
+
 def _device_name(device: Any) -> str:
     import torch  # the run loop has it loaded already
 
@@ -77,8 +82,7 @@ def environment_record(device: Any, dtype: str, resumed_at_epoch: int | None) ->
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "start": "new" if resumed_at_epoch is None else f"resumed after epoch {resumed_at_epoch}",
         **code_version(),
-        "python": platform.python_version(),
-        **{name: _version(name) for name in LIBRARIES},
+        **library_versions(),
         "device": str(device),
         "device_name": _device_name(device),
         "dtype": dtype,

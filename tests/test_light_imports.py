@@ -26,7 +26,7 @@ def test_the_cli_starts_and_refuses_bad_flags_without_torch():
     code = """
 import contextlib, io, sys
 from hero_bench.cli import main
-for argv in (["--help"], ["run", "--task", "toy-mountain", "--executor", "slurm"]):
+for argv in (["--help"], ["--version"], ["run", "--task", "toy-mountain", "--executor", "slurm"]):
     sys.argv = ["hero-bench", *argv]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
@@ -195,3 +195,20 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
         assert heavy == [], f"{command} imported {heavy} before refusing"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "images").exists()
     assert not (tmp_path / "report-of-nothing").exists()
+
+
+def test_version_names_the_code_and_the_libraries():
+    """`hero-bench --version`: what a bug report or a paper's appendix needs, as the run folders record it."""
+    from importlib import metadata
+
+    out = subprocess.run([sys.executable, "-m", "hero_bench.cli", "--version"], capture_output=True, text=True,
+                         env=ENV)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith(f"hero-bench {metadata.version('hero-bench')}") and "\n" not in line
+    for library in ("torch", "diffusers", "peft", "transformers"):
+        assert f"{library} {metadata.version(library)}" in line, line
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / ".git").exists():  # a checkout: the commit the code came from
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert f"@ {head.stdout.strip()[:12]}" in line, line

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import sys
+from typing import Annotated
 
 import typer
 
@@ -37,6 +38,26 @@ for _name, _command in (
 ):
     app.command(_name)(_command)
 app.add_typer(toy.toy_app, name="toy")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from hero_bench.run_environment import code_label, code_version, library_versions
+
+        libraries = ", ".join(f"{name} {v or 'not installed'}" for name, v in library_versions().items())
+        console.print(f"hero-bench {code_label(code_version())} ({libraries})", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version,
+                     help="Print hero-bench's version and git commit, and the library versions, then exit."),
+    ] = False,
+) -> None:  # fmt: skip
+    """Options of `hero-bench` itself, before a command."""
 
 
 def main() -> None:
