@@ -64,6 +64,9 @@ def test_an_unknown_stage_is_refused_before_any_folder_is_made(tmp_path):
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 2 and "unknown stage 'vea'" in r.stderr and "did you mean 'vae'" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "sd").exists()
+    r = subprocess.run([*CLI, "toy", "train", "--stages", ",", "--out", str(tmp_path / "sd")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "names no stage" in r.stderr and not (tmp_path / "sd").exists(), r.stderr
 
 
 def test_shipped_model_loads_offline_with_the_standard_call():

@@ -20,6 +20,7 @@ from hero_bench.cli.common import (
     check_out_folder,
     console,
 )
+from hero_bench.errors import HeroBenchError
 
 toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world and its tiny Stable Diffusion.")
 
@@ -50,6 +51,9 @@ def toy_train_cmd(
     from hero_bench.devices import check_device_form, run_device
 
     check_device_form(device)
+    names = tuple(s.strip() for s in stages.split(",") if s.strip())
+    if not names:
+        raise HeroBenchError(f"--stages {stages!r} names no stage: give some of text,vae,unet,decoder")
     if out is not None:
         check_out_folder(out)  # before torch loads
     from hero_bench.toyworld import train
@@ -62,7 +66,7 @@ def toy_train_cmd(
         cfg.vae_steps = vae_steps
     target = out or train.DEFAULT_OUT
     console.print(f"training: {train.expected_steps_hint(cfg)} -> {target}")
-    train.train_all(cfg, target, stages=tuple(s.strip() for s in stages.split(",") if s.strip()))
+    train.train_all(cfg, target, stages=names)
     console.print(f"saved: {target} (load it with StableDiffusionPipeline.from_pretrained)")
 
 
