@@ -145,6 +145,8 @@ REFUSALS = [
      "budget (6) is not a whole number of batches (4): a run judges whole batches, so it would use 4; give 4 or 8"),
     (["run", "--task", "toy-hand", "--eta", "2", "--out", "{tmp}/runs"], "field 'eta': Input should be less than or"),
     (["regress", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
+    # a folder nothing can be created in though os.access says yes (root, on Linux): a chained-OSError traceback once
+    (["run", "--task", "toy-hand", "--out", "/proc/hero-bench-runs"], "--out /proc/hero-bench-runs: cannot write in"),
     (["toy", "train", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
     (["gpu-check", "--out", "{tmp}/bare.yaml/gpu.json"], "--out's folder {tmp}/bare.yaml is a file; give a folder"),
     (["label", "--task", "toy-hand", "--store", "{tmp}"], "--store {tmp} is a folder; give the SQLite file's path"),

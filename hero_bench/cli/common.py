@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -69,6 +70,12 @@ def check_out_folder(path: Path, flag: str = "--out") -> None:
         fail(f"{flag} {path} {where}; give a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         fail(f"{flag} {path}: cannot write in {existing} (permission denied)")
+    try:  # os.access says yes to root everywhere, also where nothing can be created (/proc, some mounts)
+        fd, probe = tempfile.mkstemp(prefix=".hero-bench-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        fail(f"{flag} {path}: cannot write in {existing} ({e.strerror or e})")
 
 
 def check_model(model: str | None) -> None:
