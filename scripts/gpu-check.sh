@@ -38,7 +38,8 @@ if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
     # A run checkpointed on the GPU resumes on the CPU; the toy model trains on CUDA and its UNet stage resumes on
     # the CPU (both tests are skipped where torch sees no GPU).
     if "$PY" -c "import pytest" 2>/dev/null; then
-        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py tests/test_toy_model.py
+        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_devices.py \
+            tests/test_toy_model.py::test_toy_training_on_a_gpu_saves_a_pipeline_and_a_gpu_checkpoint_resumes_on_the_cpu
     else
         echo "pytest is not installed here: tests/test_devices.py and tests/test_toy_model.py (GPU checkpoints" \
             "resumed on the CPU, toy training on CUDA) not run"
