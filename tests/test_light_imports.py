@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hero_bench.config import build_run_config
 from tests.fresh_cli import ENV, HEAVY, cli_in_fresh_interpreter
 
 
@@ -145,6 +146,10 @@ REFUSALS = [
      "budget (6) is not a whole number of batches (4): a run judges whole batches, so it would use 4; give 4 or 8"),
     (["run", "--task", "toy-hand", "--eta", "2", "--out", "{tmp}/runs"], "field 'eta': Input should be less than or"),
     (["regress", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
+    # a folder of the grid that holds a run with other settings: the local executor found it only when the grid
+    # reached that run (after the runs before it), Ray as a failed run at the end
+    (["run", "--task", "toy-hand", "--method", "sd-pretrained,hero", "--out", "{tmp}/other"],
+     "{tmp}/other/toy-hand/hero/seed0 already holds a run with other settings or weights"),
     # a folder nothing can be created in though os.access says yes (root, on Linux): a chained-OSError traceback once
     (["run", "--task", "toy-hand", "--out", "/proc/hero-bench-runs"], "--out /proc/hero-bench-runs: cannot write in"),
     (["toy", "train", "--out", "{tmp}/bare.yaml"], "--out {tmp}/bare.yaml is a file; give a folder"),
@@ -174,6 +179,9 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
     (busy / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
     (busy / "config.json").write_text('{"task": "toy-hand"}')
     (busy / "checkpoint.pt").write_bytes(b"")
+    other = tmp_path / "other" / "toy-hand" / "hero" / "seed0"  # made with --budget 4
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(build_run_config("toy-hand", "hero", budget=4, batch=4).model_dump_json())
     done = tmp_path / "runs-done" / "toy-hand" / "hero" / "seed0"
     done.mkdir(parents=True)
     (done / "results.csv").write_text("task,method,seed,epoch,feedback_used,success_rate\ntoy-hand,hero,0,0,0,0.5\n")
@@ -196,6 +204,7 @@ def test_bad_input_is_refused_in_one_line_before_torch_loads(tmp_path):
         assert "Traceback" not in err, f"{command}: {err}"
         assert heavy == [], f"{command} imported {heavy} before refusing"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "images").exists()
+    assert not (tmp_path / "other" / "toy-hand" / "sd-pretrained").exists()  # the grid's first run did not start
     assert not (tmp_path / "report-of-nothing").exists()
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,6 +38,9 @@ from hero_bench.cli.grid import (
     where_results_are,
 )
 from hero_bench.cli.summary_table import print_summary
+
+if TYPE_CHECKING:
+    from hero_bench.config import RunConfig
 
 FloatOpt = float | None
 
@@ -216,20 +219,20 @@ def run_cmd(
         command="hero-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     cfgs = build_grid(request, config)
+    if on_ray:
+        from hero_bench.executors.ray_grid import refuse_undistributable
+
+        refuse_undistributable(cfgs)  # what cannot run on Ray at all is said first
     if not on_ray or address is None:  # a cluster's workers may see folders this machine does not
         check_out_folder(out)
         for model in {c.model for c in cfgs}:
             check_model(model)  # refused in a second, not after torch loads or in every run
         check_endpoints(cfgs)  # a judge's endpoint that is down: before a model loads and a batch is sampled
         check_devices(cfgs)  # --device cuda on a machine without one, fp16 on the CPU
-        _check_run_folders([run_dir_for(out, c) for c in cfgs])
+        _check_run_folders([run_dir_for(out, c) for c in cfgs], cfgs)
         if not on_ray:  # Ray refuses a person's oracle or judge on its own
             check_human_ports(cfgs)
-    if on_ray:
-        from hero_bench.executors.ray_grid import refuse_undistributable
-
-        refuse_undistributable(cfgs)  # before the warning below: a refused command prints one line
-    warn_unread_flags(request, cfgs)
+    warn_unread_flags(request, cfgs)  # after every refusal: a refused command prints its one line alone
     if on_ray:
         run_on_ray([(c, run_dir_for(out, c)) for c in cfgs], out, False, address, run_cpus, run_gpus, target)
         return
@@ -244,16 +247,22 @@ def run_cmd(
     console.print(where_results_are(out))
 
 
-def _check_run_folders(folders: list[Path]) -> None:
-    """A run that another process is working on, or a run folder whose config.json is damaged, is refused now,
-    in a second, not once torch and the model have loaded (or, on Ray, as a failed run at the end)."""
+def _check_run_folders(folders: list[Path], cfgs: list[RunConfig] | None = None) -> None:
+    """A run that another process is working on, a run folder whose config.json is damaged, or (for `cfgs`, a new
+    grid) one that holds a run with other settings, is refused now, in a second, not once torch and the model
+    have loaded, or after the grid's earlier runs (on Ray, as a failed run at the end)."""
+    from hero_bench.errors import RunFolderError
     from hero_bench.run_files import CONFIG, check_not_busy
     from hero_bench.run_folders import read_run_json
+    from hero_bench.run_identity import same_settings
 
-    for folder in folders:
+    for i, folder in enumerate(folders):
         check_not_busy(folder)
         if (folder / CONFIG).exists():  # the run loop reads it first thing (may the run be reused or resumed?)
             read_run_json(folder / CONFIG)
+            if cfgs is not None and not same_settings(folder, cfgs[i]):  # as the run loop would say, later
+                raise RunFolderError(f"{folder} already holds a run with other settings or weights; pass --resume "
+                                     "to continue it or choose another --out")  # fmt: skip
 
 
 class _Terminated(KeyboardInterrupt):
