@@ -108,3 +108,24 @@ def test_hero_on_its_own_noise_is_not_paired_image_by_image(tmp_path):
     rows += _run_with_verdicts(tmp_path, "sd-pretrained", 0, [True] * 30 + [False] * 34)
     (row,) = paired_differences(pd.DataFrame(rows), pairs=[("hero", "sd-pretrained")]).to_dict("records")
     assert row["pairing"] == "seeds"
+
+
+def test_runs_evaluated_on_other_noises_are_not_paired_image_by_image(tmp_path):
+    """Image i of two runs is a pair only if both drew the same evaluation noises (eval_seed + seed, eval_n in
+    config.json): a baseline run with another --eval-seed has as many images, but other ones."""
+    rng = np.random.default_rng(1)
+    base = [bool(g) for g in rng.random(64) < 0.4]
+    tuned = [True if i < 6 else g for i, g in enumerate(base)]
+
+    def pairing(eval_seeds: tuple[int, int]) -> str:
+        root = tmp_path / f"seeds-{eval_seeds[0]}-{eval_seeds[1]}"
+        rows = []
+        for label, good, eval_seed in (("hero-binary", tuned, eval_seeds[0]), ("sd-pretrained", base, eval_seeds[1])):
+            rows += _run_with_verdicts(root, label, 0, good)
+            config = {"seed": 0, "eval_seed": eval_seed, "eval_n": 64}
+            (root / label / "seed0" / "config.json").write_text(json.dumps(config))
+        (row,) = paired_differences(pd.DataFrame(rows), pairs=[("hero-binary", "sd-pretrained")]).to_dict("records")
+        return row["pairing"]
+
+    assert pairing((10_000, 10_000)) == "images"
+    assert pairing((10_000, 5)) == "seeds"

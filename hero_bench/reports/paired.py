@@ -61,6 +61,21 @@ def image_verdicts(row: pd.Series) -> np.ndarray | None:
     return np.asarray(json.loads(path.read_text())["good"], dtype=float)
 
 
+def eval_noise_key(row: pd.Series) -> tuple[int, int] | None:
+    """What a run's standard evaluation noises are drawn from (`eval_seed + seed`, `eval_n`: `runs.Run`), read
+    from its config.json; None where that is not on disk. Two runs with different keys drew different noises,
+    so their image i are not a pair even when they have as many images (a method run with another --eval-seed)."""
+    run_dir = str(row.get("run_dir") or "")
+    if not run_dir:
+        return None
+    config = Path(run_dir) / "config.json"
+    try:
+        data = json.loads(config.read_text())
+        return int(data["eval_seed"]) + int(data["seed"]), int(data["eval_n"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _image_paired_draws(
     ra: pd.DataFrame, rb: pd.DataFrame, picks: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray | None:
@@ -69,7 +84,7 @@ def _image_paired_draws(
     per_seed = []
     for (_, a), (_, b) in zip(ra.iterrows(), rb.iterrows(), strict=True):
         va, vb = image_verdicts(a), image_verdicts(b)
-        if va is None or vb is None or len(va) != len(vb):
+        if va is None or vb is None or len(va) != len(vb) or eval_noise_key(a) != eval_noise_key(b):
             return None
         per_seed.append(va - vb)
     n_boot, n_seeds = picks.shape
