@@ -284,3 +284,28 @@ def test_the_runs_section_names_the_code_and_warns_when_runs_come_from_different
     assert f"{moved} (1 run)" in text
     table = pd.read_csv(out.parent / "tables" / "runs.csv")
     assert set(table.code) == {"0.1.0 @ aaaaaaaaaaaa", moved} and set(table.device) == {"cpu fp32"}
+
+
+def test_one_seed_in_two_folders_is_refused_not_counted_twice(tmp_path):
+    """Two roots that both ran a seed (under two judges, or two versions of the code): the tables averaged it in
+    twice and paired differences paired rows at random. Refused, naming both folders."""
+    a = demo_runs(tmp_path / "a", seeds=(0, 1), ablation=False, epochs=2)
+    b = demo_runs(tmp_path / "b", seeds=(1, 2), ablation=False, epochs=2)
+    with pytest.raises(HeroBenchError, match=r"seed 1 is in two run folders, .*/a/.* and .*/b/"):
+        load_runs([a, b])
+    runs = load_runs([a, b / "toy-blue-circle" / "hero" / "seed2"]).runs  # no seed twice: fine
+    assert len([r for r in runs if not r.lora_only]) == 3 * 2 + 1
+    r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(a), str(b), "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "is in two run folders" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_methods_judged_differently_on_a_task_are_flagged(tmp_path):
+    root = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=2)
+    text = build_report([root], tmp_path / "same", "md", suite=MetricSuite()).read_text()
+    assert "judged in" not in text
+    config = root / "toy-blue-circle" / "d3po" / "seed0" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "judge": "clip", "judge_options": {"margin": 0.1}}))
+    text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
+    assert '**toy-blue-circle was judged in 2 ways** (clip {"margin": 0.1}: d3po; simulated: ' in text

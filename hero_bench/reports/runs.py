@@ -162,6 +162,35 @@ def _label_variants(runs: list[Run]) -> None:
         r.results["best_ratio"] = r.best_ratio
 
 
+def _refuse_repeated_seeds(runs: list[Run]) -> None:
+    """One seed of one method on one task in two folders (two roots that both ran it, say under two judges or two
+    versions of the code): every table would count that seed twice as if it were two, and paired differences
+    would pair the wrong rows. Refused, naming both folders."""
+    seen: dict[tuple[str, str, int], Path] = {}
+    for r in runs:
+        task, _, seed = r.key
+        key = (task, str(r.results["label"].iloc[0]), seed)
+        if key in seen:
+            raise HeroBenchError(
+                f"{task} {key[1]} seed {seed} is in two run folders, {seen[key]} and {r.path}: a report counts each "
+                "seed once; report the two roots separately, or pass only the folders to compare"
+            )
+        seen[key] = r.path
+
+
+def judges_per_task(runs: list[Run]) -> dict[str, dict[str, list[str]]]:
+    """For each task whose runs were judged in more than one way (another judge, or its options), which methods
+    each way judged: their success rates are not comparable, and the report says so."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for r in runs:
+        task = r.key[0]
+        options = r.config.get("judge_options") or {}
+        how = str(r.config.get("judge", "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
+        found.setdefault(task, {}).setdefault(how, set()).add(str(r.results["label"].iloc[0]))
+    mixed = {task: ways for task, ways in found.items() if len(ways) > 1}
+    return {task: {how: sorted(labels) for how, labels in ways.items()} for task, ways in mixed.items()}
+
+
 def _lora_only_runs(runs: list[Run]) -> list[Run]:
     """The LoRA-only pseudo-run of every run evaluated on its own noise and on N(0, I) (HERO's)."""
     out = []
@@ -208,6 +237,7 @@ def load_runs(paths: Sequence[str | Path]) -> RunSet:
             orphans.extend(_read_results(f) for f in found)
     rs = RunSet(sorted(runs.values(), key=lambda r: r.key), in_progress=sorted(in_progress))
     _label_variants(rs.runs)
+    _refuse_repeated_seeds(rs.runs)
     rs.runs += _lora_only_runs(rs.runs)
     if orphans:
         df = pd.concat(orphans, ignore_index=True)
