@@ -236,3 +236,22 @@ def test_anticipated_errors_are_one_line_with_exit_code_2(tmp_path):
         assert r.returncode == 2, (extra, r.stderr)
         assert r.stderr.startswith("error:") and "Traceback" not in r.stderr, (extra, r.stderr)
         assert message in " ".join(r.stderr.split()), (extra, r.stderr)  # the console wraps long lines
+
+
+def test_a_ray_grid_with_fewer_runs_than_cores_says_how_to_use_them(tmp_path, capsys):
+    """One torch thread per run is the default (runs outnumber cores in a grid); with fewer runs left to do than
+    cores, the command says how many stay idle and which --run-cpus uses them. Finished runs do not count."""
+    from hero_bench.cli.grid import idle_cores_hint
+
+    folders = [tmp_path / f"seed{k}" for k in range(3)]
+    for folder in folders:
+        folder.mkdir()
+    (folders[0] / "done.json").write_text("{}")
+    jobs = [(None, folder) for folder in folders]
+    idle_cores_hint(jobs, cores=8)
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == ("note: 2 run(s) to do on 8 cores at one torch thread each (--run-cpus 1): 6 core(s) stay idle; "
+                   "--run-cpus 4 gives each run 4")  # fmt: skip
+    idle_cores_hint(jobs, cores=2)  # as many runs as cores: nothing to say
+    idle_cores_hint([(None, folders[0])], cores=8)  # nothing left to do
+    assert capsys.readouterr().err == ""

@@ -7,12 +7,14 @@ line (`Given` records which were), so that a default such as `--method hero` nev
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hero_bench.cli.common import console, err_console, fail, split
+from hero_bench.run_files import DONE
 
 if TYPE_CHECKING:
     from hero_bench.config import RunConfig
@@ -331,6 +333,18 @@ def where_results_are(out: Path) -> str:
     return f"results table: {out / 'results.csv'}; per-run folders under {out}/<task>/<method>/seed<k>"
 
 
+def idle_cores_hint(jobs: list[tuple[RunConfig, Path]], cores: int) -> None:
+    """A Ray grid on this machine with fewer runs to do than cores leaves cores idle at the default one torch
+    thread per run (`--run-cpus 1`, which keeps runs from fighting over cores when there are more): say how to
+    use them. A hint, not a change of default: a grid's runs often outnumber the cores."""
+    to_do = sum(not (Path(folder) / DONE).exists() for _, folder in jobs)
+    if 0 < to_do < cores:
+        per_run = cores // to_do
+        err_console.print(f"note: {to_do} run(s) to do on {cores} cores at one torch thread each (--run-cpus 1): "
+                          f"{cores - to_do} core(s) stay idle; --run-cpus {per_run} gives each run {per_run}",
+                          highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+
+
 def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, target: float) -> None:
     """The grid under `root` as Ray tasks (hero_bench/executors/ray_grid.py): a line per run, the summary,
     and exit 1 if any run failed (the others went on), 130 on Ctrl-C."""
@@ -341,6 +355,8 @@ def run_on_ray(jobs, root: Path, resume: bool, address, run_cpus, run_gpus, targ
     from hero_bench.run_files import RESULTS
     from hero_bench.run_folders import read_results, write_results_table
 
+    if run_cpus is None and address is None:
+        idle_cores_hint(jobs, os.cpu_count() or 1)
     try:
         progress = run_grid(jobs, resume, RayOptions(address, run_cpus or 1.0, run_gpus))
     except GridCancelled as e:
