@@ -369,7 +369,7 @@ def run_one(
     # an interrupted run with the same settings continues from its checkpoint instead of failing
     again = resume or ((folder / CHECKPOINT).exists() and same_settings(folder, cfg))
     if again and note is not None and not resume:
-        note(f"resuming the interrupted run {folder} (same settings)")
+        note(f"resuming the interrupted run {folder} (same settings{other_code(folder)})")
     return Run(cfg, folder, progress=progress, resumable=resumable).execute(resume=again)
 
 

@@ -120,7 +120,8 @@ def _reusing_a_run_of_other_code_says_so(cfg, folder: Path) -> None:
     run_one(cfg, folder, note=notes.append)
     assert notes == [f"reusing the finished run {folder} (same settings)"]  # made by this code
     made = read_environment(folder)[-1]
-    (folder / ENVIRONMENT).write_text(json.dumps({**made, "hero_bench": "0.0.9", "commit": "c" * 40, "dirty": False}) + "\n")
+    older = {**made, "hero_bench": "0.0.9", "commit": "c" * 40, "dirty": False}
+    (folder / ENVIRONMENT).write_text(json.dumps(older) + "\n")
     notes.clear()
     run_one(cfg, folder, note=notes.append)
     assert notes == [f"reusing the finished run {folder} (same settings, made by other code: 0.0.9 @ cccccccccccc, "
@@ -333,3 +334,28 @@ def test_a_run_that_is_not_resumable_writes_no_checkpoint(tmp_path, monkeypatch)
     Run(cfg, tmp_path / "temporary", progress=False, resumable=False).execute()
     assert saved == [] and not (tmp_path / "temporary" / CHECKPOINT).exists()
     assert (tmp_path / "temporary" / "results.csv").exists() and (tmp_path / "temporary" / "done.json").exists()
+
+
+def test_a_run_resumed_by_other_code_says_so_and_the_report_shows_both(tmp_path, crash_runs_at_epoch):
+    """A grid re-issued after the code changed continues its stopped runs under the new code: the note says so,
+    and the report's runs table shows the run's code as "old -> new"."""
+    from hero_bench.reports.provenance import provenance
+    from hero_bench.reports.runs import load_runs
+    from hero_bench.run_environment import ENVIRONMENT, code_label, code_version, read_environment
+    from hero_bench.runs import run_many, run_one
+
+    cfg = _cfg("hero")
+    crash_runs_at_epoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        run_many([cfg], tmp_path, progress=False)
+    crash_runs_at_epoch(None)
+    folder = run_dir_for(tmp_path, cfg)
+    (made,) = read_environment(folder)
+    (folder / ENVIRONMENT).write_text(json.dumps({**made, "commit": "d" * 40, "dirty": False}) + "\n")
+    notes: list[str] = []
+    run_one(cfg, folder, progress=False, note=notes.append)
+    now = code_label(code_version())
+    assert notes == [f"resuming the interrupted run {folder} (same settings, made by other code: "
+                     f"0.1.0 @ dddddddddddd, this is {now})"]  # fmt: skip
+    (row,) = provenance(load_runs([tmp_path])).query("method == 'hero'").to_dict("records")
+    assert row["code"] == f"0.1.0 @ dddddddddddd -> {now}"
