@@ -284,6 +284,10 @@ def test_the_runs_section_names_the_code_and_warns_when_runs_come_from_different
     assert f"{moved} (1 run)" in text
     table = pd.read_csv(out.parent / "tables" / "runs.csv")
     assert set(table.code) == {"0.1.0 @ aaaaaaaaaaaa", moved} and set(table.device) == {"cpu fp32"}
+    from hero_bench.reports.provenance import report_warnings
+
+    (warning,) = report_warnings(load_runs([root]))  # what `hero-bench report` also prints on the terminal
+    assert warning.startswith("the runs come from 2 versions of the code: 0.1.0 @ aaaaaaaaaaaa (") and moved in warning
 
 
 def test_one_seed_in_two_folders_is_refused_not_counted_twice(tmp_path):
@@ -309,3 +313,8 @@ def test_methods_judged_differently_on_a_task_are_flagged(tmp_path):
     config.write_text(json.dumps({**json.loads(config.read_text()), "judge": "clip", "judge_options": {"margin": 0.1}}))
     text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
     assert '**toy-blue-circle was judged in 2 ways** (clip {"margin": 0.1}: d3po; simulated: ' in text
+    r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(root), "--out", str(tmp_path / "cli"),
+                        "--format", "md"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0 and "report written to" in r.stdout, r.stderr
+    warning = " ".join(r.stderr.split())
+    assert 'warning: toy-blue-circle was judged in 2 ways (clip {"margin": 0.1}: d3po; simulated: ' in warning

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hero_bench.cli.common import DEFAULT_TARGET, check_out_folder, console, fail
+from hero_bench.cli.common import DEFAULT_TARGET, check_out_folder, console, err_console, fail
 
 
 def report_cmd(
@@ -46,12 +46,13 @@ def report_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the sample grids and the bootstrap.")] = 0,
 ) -> None:
     """Compare runs: success table, feedback curves, ablation, beta sweep, secondary metrics, judged samples."""
+    from hero_bench.reports.provenance import report_warnings
     from hero_bench.reports.runs import load_runs
 
     command = "hero-bench " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
     if fmt not in ("html", "md"):
         fail(f"--format must be html or md, got {fmt!r}")
-    load_runs(run_dirs)  # a wrong path, or no finished run, is refused before torch loads
+    warnings = report_warnings(load_runs(run_dirs))  # a wrong path, or no finished run: refused before torch loads
     check_out_folder(out)
     for flag, given in (("--clip", clip), ("--blip", blip), ("--imagereward", imagereward)):
         if given is not None and not Path(given).exists():  # a typo would only show as "missing" metrics inside
@@ -72,3 +73,5 @@ def report_cmd(
         command=command,
     )
     console.print(f"report written to {path} (plots, samples and CSV tables beside it)")
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hero_bench.reports.content import Section, Table
-from hero_bench.reports.runs import RunSet
+from hero_bench.reports.runs import RunSet, judges_per_task
 from hero_bench.run_environment import code_label, device_label, read_environment
 
 NOT_RECORDED = "(not recorded)"
@@ -91,18 +91,40 @@ def runs_section(prov: pd.DataFrame, command: str, suite_desc: dict[str, str], b
     return sec
 
 
+def _code_versions(prov: pd.DataFrame) -> tuple[int, str]:
+    """(how many versions, `label (n runs); ...`) of the code that made the runs (each run folder once: a HERO run
+    is listed twice, itself and its LoRA-only view)."""
+    counts = prov.drop_duplicates("run_dir")["code"].value_counts()
+    parts = "; ".join(f"{label} ({n} run{'s' if n > 1 else ''})" for label, n in sorted(counts.items()))
+    return len(counts), parts
+
+
 def code_note(prov: pd.DataFrame) -> str:
     """Which hero-bench made the runs: one version for all, or a warning naming each and how many runs it made
     (differences between such runs may come from the code, not from their methods)."""
-    folders = prov.drop_duplicates("run_dir")  # a HERO run is listed twice (itself and its LoRA-only view)
-    counts = folders["code"].value_counts()
+    versions, parts = _code_versions(prov)
+    folders = prov.drop_duplicates("run_dir")
     devices = join(folders["device"])
-    if len(counts) == 1 and counts.index[0] == NOT_RECORDED:
+    if versions == 1 and folders["code"].iloc[0] == NOT_RECORDED:
         return "Code and device: not recorded (runs made before hero-bench wrote environment.jsonl)."
-    if len(counts) == 1:
-        return f"Code: every run by hero-bench {counts.index[0]}; device: {devices}."
-    parts = "; ".join(f"{label} ({n} run{'s' if n > 1 else ''})" for label, n in sorted(counts.items()))
+    if versions == 1:
+        return f"Code: every run by hero-bench {folders['code'].iloc[0]}; device: {devices}."
     return (
-        f"**Runs by {len(counts)} versions of the code**: {parts}. Numbers from different code can differ for "
+        f"**Runs by {versions} versions of the code**: {parts}. Numbers from different code can differ for "
         f"reasons other than their methods; the runs table says which run is which. Device: {devices}."
     )
+
+
+def report_warnings(runs: RunSet) -> list[str]:
+    """What the command says on the terminal as well, so that it is not only in the report: runs made by
+    different code, and tasks whose methods were judged in different ways."""
+    warnings = []
+    prov = provenance(runs)
+    versions, parts = _code_versions(prov) if not prov.empty else (1, "")  # tables without run folders
+    if versions > 1:
+        warnings.append(f"the runs come from {versions} versions of the code: {parts} (the report's runs table "
+                        "says which run is which)")  # fmt: skip
+    for task, ways in judges_per_task(runs.runs).items():
+        judged = "; ".join(f"{how}: {', '.join(labels)}" for how, labels in ways.items())
+        warnings.append(f"{task} was judged in {len(ways)} ways ({judged}): their success rates are not comparable")
+    return warnings
