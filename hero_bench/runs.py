@@ -389,5 +389,9 @@ def resume_all(folder: Path, progress: bool = True, device: str | None = None) -
     """Continue every run under `folder` (a single run folder or a root of many) from its checkpoint, on `device`
     when given (else the device each run's config asks for)."""
     runs = [(cfg.model_copy(update={"device": device}) if device else cfg, run) for cfg, run in runs_under(folder)]
-    tables = [Run(cfg, run, progress=progress).execute(resume=True) for cfg, run in runs]
+    tables = []
+    for cfg, run in runs:
+        if progress and (made_by := other_code(run)) and not (run / DONE).exists():
+            print(f"resuming {run}{made_by}")
+        tables.append(Run(cfg, run, progress=progress).execute(resume=True))
     return pd.concat(tables, ignore_index=True)

@@ -336,26 +336,44 @@ def test_a_run_that_is_not_resumable_writes_no_checkpoint(tmp_path, monkeypatch)
     assert (tmp_path / "temporary" / "results.csv").exists() and (tmp_path / "temporary" / "done.json").exists()
 
 
-def test_a_run_resumed_by_other_code_says_so_and_the_report_shows_both(tmp_path, crash_runs_at_epoch):
-    """A grid re-issued after the code changed continues its stopped runs under the new code: the note says so,
-    and the report's runs table shows the run's code as "old -> new"."""
+def test_a_run_resumed_by_other_code_says_so_and_the_report_shows_both(tmp_path, crash_runs_at_epoch, capsys):
+    """A grid re-issued after the code changed continues its stopped runs under the new code: each way of
+    continuing says so (the re-issued grid's note, `--resume`, a Ray worker's done line), and the report's runs
+    table shows the run's code as "old -> new"."""
+    import torch
+
+    from hero_bench.executors.work import execute_one
     from hero_bench.reports.provenance import provenance
     from hero_bench.reports.runs import load_runs
     from hero_bench.run_environment import ENVIRONMENT, code_label, code_version, read_environment
-    from hero_bench.runs import run_many, run_one
+    from hero_bench.runs import resume_all, run_many, run_one
 
     cfg = _cfg("hero")
-    crash_runs_at_epoch(2)
-    with pytest.raises(KeyboardInterrupt):
-        run_many([cfg], tmp_path, progress=False)
-    crash_runs_at_epoch(None)
-    folder = run_dir_for(tmp_path, cfg)
-    (made,) = read_environment(folder)
-    (folder / ENVIRONMENT).write_text(json.dumps({**made, "commit": "d" * 40, "dirty": False}) + "\n")
+    now = code_label(code_version())
+    said = f"made by other code: 0.1.0 @ dddddddddddd, this is {now}"
+
+    def stopped_by_older_code(root: Path) -> Path:
+        crash_runs_at_epoch(2)
+        with pytest.raises(KeyboardInterrupt):
+            run_many([cfg], root, progress=False)
+        crash_runs_at_epoch(None)
+        folder = run_dir_for(root, cfg)
+        (made,) = read_environment(folder)
+        (folder / ENVIRONMENT).write_text(json.dumps({**made, "commit": "d" * 40, "dirty": False}) + "\n")
+        return folder
+
+    folder = stopped_by_older_code(tmp_path / "again")
     notes: list[str] = []
     run_one(cfg, folder, progress=False, note=notes.append)
-    now = code_label(code_version())
-    assert notes == [f"resuming the interrupted run {folder} (same settings, made by other code: "
-                     f"0.1.0 @ dddddddddddd, this is {now})"]  # fmt: skip
-    (row,) = provenance(load_runs([tmp_path])).query("method == 'hero'").to_dict("records")
+    assert notes == [f"resuming the interrupted run {folder} (same settings, {said})"]
+    (row,) = provenance(load_runs([tmp_path / "again"])).query("method == 'hero'").to_dict("records")
     assert row["code"] == f"0.1.0 @ dddddddddddd -> {now}"
+
+    folder = stopped_by_older_code(tmp_path / "ray")
+    outcome = execute_one(cfg.model_dump(mode="json"), str(folder), True, torch.get_num_threads())
+    assert outcome.how == f"resumed, {said}", outcome
+
+    folder = stopped_by_older_code(tmp_path / "resume")
+    capsys.readouterr()
+    resume_all(tmp_path / "resume")
+    assert f"resuming {folder}, {said}" in capsys.readouterr().out

@@ -29,7 +29,7 @@ class RunOutcome:
     folder: str
     seconds: float
     final_success: float | None = None
-    how: str = "ran"  # ran | resumed | reused (", made by other code: ..." when it was: `run_environment.other_code`)
+    how: str = "ran"  # ran | resumed | reused (+ ", made by other code: ..." when so: `run_environment.other_code`)
     error: str | None = None
 
     @property
@@ -77,6 +77,7 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
     t0 = time.time()
     notes: list[str] = []
     log = Path(folder) / ERROR_LOG
+    made_by = other_code(Path(folder))  # read before the run: a resumed run appends this code's record
     try:
         table = run_one(RunConfig(**cfg_data), Path(folder), resume=resume, progress=False, note=notes.append)
     except RunBusyError as e:  # another process's run: its folder is not ours to write in
@@ -91,8 +92,8 @@ def execute_one(cfg_data: dict[str, Any], folder: str, resume: bool, threads: in
         return RunOutcome(task, method, seed, folder, time.time() - t0, error=one_line(e) + where)
     log.unlink(missing_ok=True)  # an earlier attempt's failure is history once the run has finished
     how = "reused" if any(n.startswith("reusing") for n in notes) else "resumed" if resume or notes else "ran"
-    if how == "reused":
-        how += other_code(Path(folder))
+    if how in ("reused", "resumed"):
+        how += made_by
     final = float(table.sort_values("epoch").success_rate.iloc[-1])
     return RunOutcome(task, method, seed, folder, time.time() - t0, final_success=final, how=how)
 
