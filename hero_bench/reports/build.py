@@ -23,7 +23,7 @@ from hero_bench.reports.diagnostics import diagnostics_section
 from hero_bench.reports.gains import gain_phrase, own_gains
 from hero_bench.reports.paired import paired_differences, paired_section
 from hero_bench.reports.provenance import provenance, runs_section
-from hero_bench.reports.runs import EvalBatch, RunSet, judges_per_task, load_runs
+from hero_bench.reports.runs import EvalBatch, RunSet, judged_ways, judges_per_task, load_runs
 from hero_bench.reports.samples import sample_grid
 from hero_bench.source_date import built_at
 
@@ -168,9 +168,9 @@ def build_report(
         sec.paragraphs.append(f"Left out of every table and plot: {len(runs.in_progress)} run(s) still in progress "
                               f"(a checkpoint, no done.json), whose last epoch is not their final one: {names}.")
     for task, ways in judges_per_task(runs.runs).items():
-        judged = "; ".join(f"{how}: {', '.join(labels)}" for how, labels in ways.items())
-        sec.paragraphs.append(f"**{task} was judged in {len(ways)} ways** ({judged}): success rates judged "
-                              "differently are not comparable; compare methods judged the same way only.")
+        head, which = judged_ways(task, ways)
+        sec.paragraphs.append(f"**{head}** ({which}): success rates judged differently are not comparable; compare "
+                              "methods judged the same way only.")
     sec.tables.append(Table("summary-table", tables.wide(summary), "final success rate", "tables/summary.csv"))
     report.sections.append(sec)
 

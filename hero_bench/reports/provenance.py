@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hero_bench.reports.content import Section, Table
-from hero_bench.reports.runs import RunSet, judges_per_task
+from hero_bench.reports.runs import RunSet, judged_ways, judges_per_task
 from hero_bench.run_environment import code_label, device_label, read_environment
 
 NOT_RECORDED = "(not recorded)"
@@ -125,6 +125,6 @@ def report_warnings(runs: RunSet) -> list[str]:
         warnings.append(f"the runs come from {versions} versions of the code: {parts} (the report's runs table "
                         "says which run is which)")  # fmt: skip
     for task, ways in judges_per_task(runs.runs).items():
-        judged = "; ".join(f"{how}: {', '.join(labels)}" for how, labels in ways.items())
-        warnings.append(f"{task} was judged in {len(ways)} ways ({judged}): their success rates are not comparable")
+        head, which = judged_ways(task, ways)
+        warnings.append(f"{head} ({which}): their success rates are not comparable")
     return warnings

@@ -191,6 +191,12 @@ def judges_per_task(runs: list[Run]) -> dict[str, dict[str, list[str]]]:
     return {task: {how: sorted(labels) for how, labels in ways.items()} for task, ways in mixed.items()}
 
 
+def judged_ways(task: str, ways: dict[str, list[str]]) -> tuple[str, str]:
+    """(`toy-x was judged in 2 ways`, `clip: d3po; simulated: hero, sd-pretrained`): the report's and the
+    terminal's words for one entry of `judges_per_task`."""
+    return f"{task} was judged in {len(ways)} ways", "; ".join(f"{how}: {', '.join(ls)}" for how, ls in ways.items())
+
+
 def _lora_only_runs(runs: list[Run]) -> list[Run]:
     """The LoRA-only pseudo-run of every run evaluated on its own noise and on N(0, I) (HERO's)."""
     out = []
