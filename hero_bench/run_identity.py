@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hero_bench.config import RunConfig
+from hero_bench.errors import RunFolderError
 from hero_bench.methods import UNTRAINED, method_overrides, settings_read
 from hero_bench.model_identity import recorded_model, same_model
 from hero_bench.model_source import DEFAULT_MODEL
@@ -63,3 +64,10 @@ def finished_result(folder: Path, cfg: RunConfig) -> pd.DataFrame | None:
     if not ((folder / DONE).exists() and (folder / RESULTS).exists() and same_settings(folder, cfg)):
         return None
     return read_results(folder / RESULTS)
+
+
+def folder_taken(folder: Path, same: bool) -> RunFolderError:
+    """The refusal of a fresh run in a folder that already holds one: the run loop's, and the grid's check before
+    any run starts (`hero-bench run`), in the same words."""
+    which = "this run" if same else "a run with other settings or weights"
+    return RunFolderError(f"{folder} already holds {which}; pass --resume to continue it or choose another --out")

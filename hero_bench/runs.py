@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from hero_bench.config import RunConfig
 from hero_bench.devices import run_device, torch_dtype
-from hero_bench.errors import RunFolderError
 from hero_bench.evaluation import DEFAULT_MODEL, Evaluation, SamplingSettings, evaluate, wilson_interval
 from hero_bench.grids import contact_sheet
 from hero_bench.methods import METHODS, Method, RunContext
@@ -60,7 +59,7 @@ from hero_bench.run_folders import (
     runs_under,
     write_results_table,
 )
-from hero_bench.run_identity import finished_result, same_settings, with_method_overrides  # noqa: F401 - re-exported
+from hero_bench.run_identity import finished_result, folder_taken, same_settings, with_method_overrides  # noqa: F401 - re-exported
 from hero_bench.sampling import decode_latents, encode_prompts, sample_with_trajectory
 from hero_bench.snapshots import BackgroundWriter, live_snapshot
 from hero_bench.snapshots import atomic_write as _atomic_write
@@ -190,10 +189,7 @@ class Run:
             append_environment(self.folder, environment_record(self.device, self.cfg.dtype, self.epoch))
         else:
             if (self.folder / CONFIG).exists() and not self._killed_before_first_checkpoint():
-                which = "this run" if same_settings(self.folder, self.cfg) else "a run with other settings or weights"
-                raise RunFolderError(
-                    f"{self.folder} already holds {which}; pass --resume to continue it or choose another --out"
-                )
+                raise folder_taken(self.folder, same_settings(self.folder, self.cfg))
             for name, record in ((CONFIG, self.cfg), (TASK, self.task)):  # whole or absent, even if stopped here
                 atomic_write_text(self.folder / name, json.dumps(record.model_dump(mode="json"), indent=2))
             write_model_record(self.folder, self.cfg.model or DEFAULT_MODEL)

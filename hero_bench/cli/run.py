@@ -251,18 +251,16 @@ def _check_run_folders(folders: list[Path], cfgs: list[RunConfig] | None = None)
     """A run that another process is working on, a run folder whose config.json is damaged, or (for `cfgs`, a new
     grid) one that holds a run with other settings, is refused now, in a second, not once torch and the model
     have loaded, or after the grid's earlier runs (on Ray, as a failed run at the end)."""
-    from hero_bench.errors import RunFolderError
     from hero_bench.run_files import CONFIG, check_not_busy
     from hero_bench.run_folders import read_run_json
-    from hero_bench.run_identity import same_settings
+    from hero_bench.run_identity import folder_taken, same_settings
 
     for i, folder in enumerate(folders):
         check_not_busy(folder)
         if (folder / CONFIG).exists():  # the run loop reads it first thing (may the run be reused or resumed?)
             read_run_json(folder / CONFIG)
             if cfgs is not None and not same_settings(folder, cfgs[i]):  # as the run loop would say, later
-                raise RunFolderError(f"{folder} already holds a run with other settings or weights; pass --resume "
-                                     "to continue it or choose another --out")  # fmt: skip
+                raise folder_taken(folder, same=False)
 
 
 class _Terminated(KeyboardInterrupt):

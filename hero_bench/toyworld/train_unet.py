@@ -83,13 +83,15 @@ def train_unet(
     gen = torch.Generator().manual_seed(cfg.seed)
     start = resume(checkpoint, rng, gen, model=unet, opt=opt, sched=sched, ema=ema)
     ema.to(cfg.device)  # a checkpoint's EMA weights load where they were saved from, or on the CPU
-    latents, text_states, empty_state = (t.to(cfg.device) for t in (latents, text_states, empty_state))
+    latents, text_states, caption_ids, empty_state = (
+        t.to(cfg.device) for t in (latents, text_states, caption_ids, empty_state)
+    )
     unet.train()
     bar = tqdm(range(start, cfg.unet_steps), desc="unet", mininterval=10, initial=start, total=cfg.unet_steps)
     for step in bar:
-        idx = torch.from_numpy(rng.integers(0, len(latents), cfg.unet_batch))
-        z0 = latents[idx.to(cfg.device)]
-        cond = text_states[caption_ids[idx].to(cfg.device)].clone()
+        idx = torch.from_numpy(rng.integers(0, len(latents), cfg.unet_batch)).to(cfg.device)
+        z0 = latents[idx]
+        cond = text_states[caption_ids[idx]].clone()
         drop = torch.from_numpy(rng.random(cfg.unet_batch) < cfg.cond_dropout).to(cfg.device)
         cond[drop] = empty_state
         # Drawn on the CPU whatever the device: the same noises (and checkpointed generator) everywhere.
