@@ -318,3 +318,35 @@ def test_methods_judged_differently_on_a_task_are_flagged(tmp_path):
     assert r.returncode == 0 and "report written to" in r.stdout, r.stderr
     warning = " ".join(r.stderr.split())
     assert 'warning: toy-blue-circle was judged in 2 ways (clip {"margin": 0.1}: d3po; simulated: ' in warning
+
+
+def _edit_config(run: Path, **changes) -> None:
+    config = run / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **changes}))
+
+
+def test_methods_sampled_differently_or_given_other_budgets_are_flagged(tmp_path):
+    """Folders merged into one report may hold a method run on another model, with other sampler settings, or with
+    another feedback budget: the success table would set them side by side as if only the method differed."""
+    root = demo_runs(tmp_path / "runs", seeds=(0, 1), ablation=False, epochs=2)
+    task = root / "toy-blue-circle"
+    for seed in (0, 1):  # the same settings written out in full on one method: no mix
+        _edit_config(task / "hero" / f"seed{seed}", steps=None, model=None)
+    # a learner-free method's budget means nothing: not a mix
+    _edit_config(task / "sd-pretrained" / "seed0", budget=4096)
+    text = build_report([root], tmp_path / "same", "md", suite=MetricSuite()).read_text()
+    assert "sampled in" not in text and "feedback budgets" not in text
+    _edit_config(task / "d3po" / "seed1", model="runs/other-sd", steps=50)
+    _edit_config(task / "hero" / "seed0", budget=4096)
+    text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
+    assert ("**toy-blue-circle was sampled in 2 ways** (model embedded toy model, default steps, guidance ?, eta ?: "
+            "d3po, hero, sd-pretrained; model runs/other-sd, 50 steps, guidance ?, eta ?: d3po)") in text
+    assert "**the learners on toy-blue-circle had 2 feedback budgets** (budget 32: d3po, hero; budget 4096: hero)" \
+        in text
+    r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(root), "--out", str(tmp_path / "cli"),
+                        "--format", "md"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    warning = " ".join(r.stderr.split())
+    assert "warning: toy-blue-circle was sampled in 2 ways (" in warning
+    assert "warning: the learners on toy-blue-circle had 2 feedback budgets (budget 32: d3po, hero; budget 4096" \
+        in warning

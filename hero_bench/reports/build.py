@@ -18,12 +18,13 @@ from hero_bench.metrics import curves
 from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
 from hero_bench.reports import plots, tables
 from hero_bench.reports.answer import answer_section, budget_phrase, ranking_long, standings
+from hero_bench.reports.comparability import mixes
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.diagnostics import diagnostics_section
 from hero_bench.reports.gains import gain_phrase, own_gains
 from hero_bench.reports.paired import paired_differences, paired_section
 from hero_bench.reports.provenance import provenance, runs_section
-from hero_bench.reports.runs import EvalBatch, RunSet, judged_ways, judges_per_task, load_runs
+from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
 from hero_bench.source_date import built_at
 
@@ -167,10 +168,7 @@ def build_report(
         names = ", ".join(_short(f, run_dirs) for f in runs.in_progress)
         sec.paragraphs.append(f"Left out of every table and plot: {len(runs.in_progress)} run(s) still in progress "
                               f"(a checkpoint, no done.json), whose last epoch is not their final one: {names}.")
-    for task, ways in judges_per_task(runs.runs).items():
-        head, which = judged_ways(task, ways)
-        sec.paragraphs.append(f"**{head}** ({which}): success rates judged differently are not comparable; compare "
-                              "methods judged the same way only.")
+    sec.paragraphs.extend(mix.paragraph() for mix in mixes(runs.runs))
     sec.tables.append(Table("summary-table", tables.wide(summary), "final success rate", "tables/summary.csv"))
     report.sections.append(sec)
 

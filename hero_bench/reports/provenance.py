@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hero_bench.reports.comparability import mixes
 from hero_bench.reports.content import Section, Table
-from hero_bench.reports.runs import RunSet, judged_ways, judges_per_task
+from hero_bench.reports.runs import RunSet
 from hero_bench.run_environment import code_label, device_label, read_environment
 
 NOT_RECORDED = "(not recorded)"
@@ -117,14 +118,12 @@ def code_note(prov: pd.DataFrame) -> str:
 
 def report_warnings(runs: RunSet) -> list[str]:
     """What the command says on the terminal as well, so that it is not only in the report: runs made by
-    different code, and tasks whose methods were judged in different ways."""
+    different code, and tasks whose methods were judged, sampled or given feedback in different ways."""
     warnings = []
     prov = provenance(runs)
     versions, parts = _code_versions(prov) if not prov.empty else (1, "")  # tables without run folders
     if versions > 1:
         warnings.append(f"the runs come from {versions} versions of the code: {parts} (the report's runs table "
                         "says which run is which)")  # fmt: skip
-    for task, ways in judges_per_task(runs.runs).items():
-        head, which = judged_ways(task, ways)
-        warnings.append(f"{head} ({which}): their success rates are not comparable")
+    warnings += [mix.warning() for mix in mixes(runs.runs)]
     return warnings

@@ -178,25 +178,6 @@ def _refuse_repeated_seeds(runs: list[Run]) -> None:
         seen[key] = r.path
 
 
-def judges_per_task(runs: list[Run]) -> dict[str, dict[str, list[str]]]:
-    """For each task whose runs were judged in more than one way (another judge, or its options), which methods
-    each way judged: their success rates are not comparable, and the report says so."""
-    found: dict[str, dict[str, set[str]]] = {}
-    for r in runs:
-        task = r.key[0]
-        options = r.config.get("judge_options") or {}
-        how = str(r.config.get("judge", "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
-        found.setdefault(task, {}).setdefault(how, set()).add(str(r.results["label"].iloc[0]))
-    mixed = {task: ways for task, ways in found.items() if len(ways) > 1}
-    return {task: {how: sorted(labels) for how, labels in ways.items()} for task, ways in mixed.items()}
-
-
-def judged_ways(task: str, ways: dict[str, list[str]]) -> tuple[str, str]:
-    """(`toy-x was judged in 2 ways`, `clip: d3po; simulated: hero, sd-pretrained`): the report's and the
-    terminal's words for one entry of `judges_per_task`."""
-    return f"{task} was judged in {len(ways)} ways", "; ".join(f"{how}: {', '.join(ls)}" for how, ls in ways.items())
-
-
 def _lora_only_runs(runs: list[Run]) -> list[Run]:
     """The LoRA-only pseudo-run of every run evaluated on its own noise and on N(0, I) (HERO's)."""
     out = []
