@@ -120,3 +120,40 @@ def test_a_report_without_hero_does_not_caption_heros_feedback_ratios():
     ratio = EfficiencyRatio("toy-mountain", "hero", "d3po-style", 0.6, 32.0, 64.0, 2.0, 1.0, 4.0, 100, 90, "")
     (table,) = answer_section(standings(finals({"hero": [0.8] * 3})), [ratio], [], 0.5).tables
     assert "how many times less feedback HERO needs" in table.caption
+
+
+def test_hero_against_any_best_other_method_gets_a_paired_interval():
+    """The paired table paired HERO only with sd-pretrained and d3po-style, so a sentence naming DreamBooth (the
+    best other method) fell back to independent draws: "beats" where the paired interval says "within noise" or
+    the other way round. Every HERO-against-X the answer states is now paired; the default pairs keep the
+    intervals they had (the added pairs draw from their own stream)."""
+    from hero_bench.reports.answer import paired_lookup, sentence_pairs
+    from hero_bench.reports.paired import paired_differences, report_differences
+
+    base = [0.2, 0.5, 0.3, 0.6, 0.4]
+    rates = {"hero": [b + 0.1 for b in base], "dreambooth": base, "sd-pretrained": [b - 0.15 for b in base],
+             "ddpo-reward": [b - 0.05 for b in base]}
+    df = pd.concat([finals(rates, n_eval=1024), finals(rates, task="toy-safety", n_eval=1024)], ignore_index=True)
+    ranked = standings(df)
+    diffs = report_differences(df, sentence_pairs(ranked))
+    assert {("hero", "dreambooth"), ("hero", "ddpo-reward")} <= set(zip(diffs["a"], diffs["b"], strict=True))
+    text = sentence("toy-mountain", ranked["toy-mountain"], paired_lookup(diffs))
+    assert re.search(r"hero beats dreambooth by \+0\.10 \(paired 95% CI \+0\.\d\d to \+0\.\d\d\)", text), text
+    only_default = {k: v for k, v in rates.items() if k in ("hero", "sd-pretrained")}
+    alone = paired_differences(pd.concat([finals(only_default, n_eval=1024),
+                                          finals(only_default, task="toy-safety", n_eval=1024)], ignore_index=True))
+    shared = diffs[diffs["b"] == "sd-pretrained"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, alone)
+
+
+def test_a_paired_interval_over_fewer_seeds_than_the_means_is_not_used():
+    """A one-seed setting beside a five-seed method: the paired interval covers seed 0 alone, the clause's
+    difference all five seeds of one of them; the sentence keeps the unpaired interval and says 1 vs 5 seeds."""
+    from hero_bench.reports.answer import paired_lookup
+
+    df = pd.concat([finals({"hero": [0.9, 0.5, 0.5, 0.5, 0.5]}), finals({"hero+lr": [0.9]})], ignore_index=True)
+    ranked = standings(df)["toy-mountain"]
+    paired = paired_lookup(pd.DataFrame([{"task": "toy-mountain", "a": "hero", "b": "hero+lr", "n_seeds": 1,
+                                          "ci_low": -0.01, "ci_high": 0.01}]))  # fmt: skip
+    text = sentence("toy-mountain", ranked, paired)
+    assert "paired" not in text and "1 vs 5 seeds" in text, text

@@ -64,18 +64,19 @@ def standings(df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict[str
     return out
 
 
-Paired = Mapping[tuple[str, str, str], tuple[float, float]]
-"""(task, a, b) -> the paired 95% interval of a - b (both orders), from `paired_lookup`."""
+Paired = Mapping[tuple[str, str, str], tuple[float, float, int]]
+"""(task, a, b) -> the paired 95% interval of a - b (both orders) and the number of seeds it pairs, from
+`paired_lookup`."""
 
 
-def paired_lookup(diffs: pd.DataFrame | None) -> dict[tuple[str, str, str], tuple[float, float]]:
+def paired_lookup(diffs: pd.DataFrame | None) -> dict[tuple[str, str, str], tuple[float, float, int]]:
     """The paired intervals of `reports.paired.paired_differences`, keyed both ways round."""
-    out: dict[tuple[str, str, str], tuple[float, float]] = {}
+    out: dict[tuple[str, str, str], tuple[float, float, int]] = {}
     if diffs is None or diffs.empty:
         return out
     for r in diffs.itertuples(index=False):
-        out[(str(r.task), str(r.a), str(r.b))] = (float(r.ci_low), float(r.ci_high))
-        out[(str(r.task), str(r.b), str(r.a))] = (-float(r.ci_high), -float(r.ci_low))
+        out[(str(r.task), str(r.a), str(r.b))] = (float(r.ci_low), float(r.ci_high), int(r.n_seeds))
+        out[(str(r.task), str(r.b), str(r.a))] = (-float(r.ci_high), -float(r.ci_low), int(r.n_seeds))
     return out
 
 
@@ -97,26 +98,45 @@ def compare(a: Standing, b: Standing, paired_ci: tuple[float, float] | None = No
     return f"{a.method} is below {b.method} by {diff:+.2f} ({ci})"
 
 
-def sentence(task: str, ranked: Sequence[Standing], paired: Paired | None = None) -> str:
-    """Who wins on `task`, by how much and how sure: the reference method (HERO) against the best other
-    method, and against the pretrained model when that is a third method. HERO's LoRA-only row is a view of
-    HERO's own runs, not a rival: it stays in the ranking table and out of the sentence."""
+def comparisons(ranked: Sequence[Standing]) -> list[tuple[Standing, Standing]]:
+    """The (a, b) pairs one task's sentence states, the higher first: the reference method (HERO) against the
+    best other method, and against the pretrained model when that is a third method. HERO's LoRA-only row is a
+    view of HERO's own runs, not a rival: it stays in the ranking table and out of the sentence."""
     rivals = [s for s in ranked if not s.method.endswith(LORA_ONLY)]
-    if len(rivals) == 1:
-        return f"**{task}**: only {rivals[0].method} was run ({rivals[0].mean:.2f})."
+    if len(rivals) < 2:
+        return []
     by_name = {s.method: s for s in rivals}
     ref = next((by_name[m] for m in REFERENCES if m in by_name), rivals[0])
     best_other = next(s for s in rivals if s is not ref)
+    pairs = [(ref, best_other) if ref.mean >= best_other.mean else (best_other, ref)]
+    base = by_name.get(BASELINE)
+    if base is not None and base is not ref and base is not best_other:
+        pairs.append((ref, base))
+    return pairs
+
+
+def sentence_pairs(ranked: dict[str, list[Standing]]) -> list[tuple[str, str]]:
+    """Every (a, b) the answer's sentences compare, on any task: `paired_differences` must compute them, or a
+    sentence falls back to an unpaired interval (wider, and not what a reviewer asks for)."""
+    found = [(a.method, b.method) for rs in ranked.values() for a, b in comparisons(rs)]
+    return list(dict.fromkeys(found))
+
+
+def sentence(task: str, ranked: Sequence[Standing], paired: Paired | None = None) -> str:
+    """Who wins on `task`, by how much and how sure (`comparisons`), with paired intervals where given."""
+    pairs = comparisons(ranked)
+    if not pairs:
+        only = next(s for s in ranked if not s.method.endswith(LORA_ONLY))
+        return f"**{task}**: only {only.method} was run ({only.mean:.2f})."
     paired = paired or {}
 
     def clause(a: Standing, b: Standing) -> str:
-        return compare(a, b, paired.get((task, a.method, b.method)))
+        """With the paired interval only where it pairs every seed of both: over a subset of seeds (a one-seed
+        setting beside a five-seed method) it would not be the interval of the difference the clause states."""
+        low, high, n_seeds = paired.get((task, a.method, b.method), (0.0, 0.0, -1))
+        return compare(a, b, (low, high) if n_seeds == a.n_seeds == b.n_seeds else None)
 
-    clauses = [clause(ref, best_other) if ref.mean >= best_other.mean else clause(best_other, ref)]
-    base = by_name.get(BASELINE)
-    if base is not None and base is not ref and base is not best_other:
-        clauses.append(clause(ref, base))
-    return f"**{task}**: " + "; ".join(clauses) + "."
+    return f"**{task}**: " + "; ".join(clause(a, b) for a, b in pairs) + "."
 
 
 def _ordinal(n: int) -> str:

@@ -17,12 +17,12 @@ from hero_bench.errors import HeroBenchError
 from hero_bench.metrics import curves
 from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
 from hero_bench.reports import plots, tables
-from hero_bench.reports.answer import answer_section, budget_phrase, ranking_long, standings
+from hero_bench.reports.answer import answer_section, budget_phrase, ranking_long, sentence_pairs, standings
 from hero_bench.reports.comparability import mixes
 from hero_bench.reports.content import Figure, Report, Section, Table
 from hero_bench.reports.diagnostics import diagnostics_section
 from hero_bench.reports.gains import gain_phrase, own_gains
-from hero_bench.reports.paired import paired_differences, paired_section
+from hero_bench.reports.paired import paired_section, report_differences
 from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
 from hero_bench.reports.samples import sample_grid
@@ -329,7 +329,7 @@ def build_report(
     report.sections.append(runs_section(prov, command, suite.describe(), built))
     ranked = standings(df, seed=seed)
     ranking_long(ranked).to_csv(out / "tables" / "ranking.csv", index=False)
-    diffs = paired_differences(df, seed=seed)
+    diffs = report_differences(df, sentence_pairs(ranked), seed=seed)
     report.sections.insert(0, answer_section(ranked, at_final, ratios, target, paired=diffs, at_budget=at_budget))
     paired = paired_section(diffs, out)
     if paired is not None:

@@ -159,6 +159,26 @@ def paired_differences(
     return pd.DataFrame(rows)
 
 
+def report_differences(df: pd.DataFrame, stated: Sequence[tuple[str, str]], seed: int = 0) -> pd.DataFrame:
+    """`paired_differences` for a report: the default pairs, then full HERO against every other method it ran
+    beside (DreamBooth, DDPO with a reward model, ...) and any pair in `stated` (the answer's sentences), so that
+    each sentence's interval is a paired one. The added pairs draw from their own stream (`seed + 1`), after
+    the default pairs: the default pairs' intervals stay what they were before any pair was added."""
+    labels = tables.final_rows(df)["label"].astype(str).tolist()
+    pairs = default_pairs(labels)
+    present = set(labels)
+    others = [(HERO, b) for b in sorted(present) if HERO in present and not b.startswith(HERO) and b not in BASELINES]
+    extra: list[tuple[str, str]] = []
+    for a, b in [*others, *stated]:
+        if not {(a, b), (b, a)} & {*pairs, *extra}:
+            extra.append((a, b))
+    diffs = paired_differences(df, pairs, seed=seed)
+    added = paired_differences(df, extra, seed=seed + 1) if extra else pd.DataFrame()
+    if added.empty:
+        return diffs
+    return pd.concat([diffs, added], ignore_index=True).sort_values("task", kind="stable", ignore_index=True)
+
+
 def paired_section(diffs: pd.DataFrame, out: Path) -> Section | None:
     """The report's section of the `paired_differences` table, its CSV written under `out`/tables (None when no
     default pair ran on a shared seed)."""
