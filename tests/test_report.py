@@ -339,8 +339,9 @@ def test_methods_sampled_differently_or_given_other_budgets_are_flagged(tmp_path
     _edit_config(task / "d3po" / "seed1", model="runs/other-sd", steps=50)
     _edit_config(task / "hero" / "seed0", budget=4096)
     text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
-    assert ("**toy-blue-circle was sampled in 2 ways** (model embedded toy model, default steps, guidance ?, eta ?: "
-            "d3po, hero, sd-pretrained; model runs/other-sd, 50 steps, guidance ?, eta ?: d3po)") in text
+    assert ("**toy-blue-circle was sampled in 2 ways** (model embedded toy model (weights not recorded), default "
+            "steps, guidance ?, eta ?: d3po, hero, sd-pretrained; model runs/other-sd (weights not recorded), 50 "
+            "steps, guidance ?, eta ?: d3po)") in text
     assert "**the learners on toy-blue-circle had 2 feedback budgets** (budget 32: d3po, hero; budget 4096: hero)" \
         in text
     r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(root), "--out", str(tmp_path / "cli"),
@@ -350,3 +351,19 @@ def test_methods_sampled_differently_or_given_other_budgets_are_flagged(tmp_path
     assert "warning: toy-blue-circle was sampled in 2 ways (" in warning
     assert "warning: the learners on toy-blue-circle had 2 feedback budgets (budget 32: d3po, hero; budget 4096" \
         in warning
+
+
+def test_runs_of_the_default_model_on_other_weights_are_flagged(tmp_path):
+    """`model: null` names whichever embedded default the code shipped when the run was made: two roots made
+    before and after a retrained default agree in their configs, and only model.json tells them apart."""
+    root = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=2)
+    task = root / "toy-blue-circle"
+    for method in ("hero", "d3po", "sd-pretrained"):
+        (task / method / "seed0" / "model.json").write_text(json.dumps({"source": "tiny-sd", "fingerprint": "a" * 20}))
+    text = build_report([root], tmp_path / "same", "md", suite=MetricSuite()).read_text()
+    assert "sampled in" not in text
+    (task / "d3po" / "seed0" / "model.json").write_text(json.dumps({"source": "tiny-sd", "fingerprint": "b" * 20}))
+    text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
+    assert "**toy-blue-circle was sampled in 2 ways** (" in text
+    assert "(weights bbbbbbbbbbbb), default steps, guidance ?, eta ?: d3po;" in text
+    assert "(weights aaaaaaaaaaaa), default steps, guidance ?, eta ?: hero, sd-pretrained)" in text

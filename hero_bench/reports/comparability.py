@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hero_bench.errors import HeroBenchError
+from hero_bench.model_identity import recorded_model
 from hero_bench.reports.runs import Run
 
 
@@ -22,11 +24,17 @@ def _judged(run: Run) -> str | None:
 
 
 def _sampled(run: Run) -> str | None:
-    """What decides the images a judge sees besides the method: the model and the sampler's settings."""
+    """What decides the images a judge sees besides the method: the model's weights (as `model.json` records
+    them: `model: null` names whichever embedded default the code shipped then) and the sampler's settings."""
     c = run.config
     steps = c.get("steps")
-    return (f"model {c.get('model') or 'embedded toy model'}, {steps if steps else 'default'} steps, "
-            f"guidance {c.get('guidance_scale', '?')}, eta {c.get('eta', '?')}")  # fmt: skip
+    try:
+        record = recorded_model(run.path) or {}
+    except HeroBenchError:
+        record = {}
+    weights = str(record.get("fingerprint", "not recorded"))[:12]
+    return (f"model {c.get('model') or 'embedded toy model'} (weights {weights}), "
+            f"{steps if steps else 'default'} steps, guidance {c.get('guidance_scale', '?')}, eta {c.get('eta', '?')}")
 
 
 def _budget(run: Run) -> str | None:
