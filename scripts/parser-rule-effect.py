@@ -7,6 +7,7 @@ neck-split: `necks.split_at_necks` (two shapes touching through a thin neck are 
 square-aspect: `parse.SQUARE_MAX_ASPECT` (a long four-cornered blob is a rectangle, not a square).
 corner-bite: `parse._bottom_dent` letting a dent's bounding edge lie in the outer 15% (a bite beside a corner).
 corner-step: `corner_steps.corner_step` (a bite out of a square's corner, on any side, is a defect).
+colour-split: `colour_split.split_by_colour` (two shapes of different colours joined along a wide edge are two).
 Prints each changed image's objects without and with the rule, and the count; with a task, also its verdict
 without and with the rule. docs/toyworld.md has the figures.
 """
@@ -52,12 +53,18 @@ def _corner_step(on: bool) -> None:
     parse.corner_step = _STEP if on else (lambda crop: 0.0)
 
 
+def _colour_split(on: bool) -> None:
+    parse.split_by_colour = _COLOUR if on else (lambda blob, colour_index, min_area: [blob])
+
+
 _SPLIT, _ASPECT, _DENT, _STEP = parse.split_at_necks, parse.SQUARE_MAX_ASPECT, parse._bottom_dent, parse.corner_step
+_COLOUR = parse.split_by_colour
 RULES: dict[str, Callable[[bool], None]] = {
     "neck-split": _neck_split,
     "square-aspect": _square_aspect,
     "corner-bite": _corner_bite,
     "corner-step": _corner_step,
+    "colour-split": _colour_split,
 }
 
 

@@ -265,6 +265,56 @@ def test_a_shape_shading_from_red_to_yellow_and_a_notched_square_stay_one_object
     assert (obj.shape, obj.defect) == ("square", True)
 
 
+def test_a_generated_red_triangle_fused_into_a_green_one_is_two_objects_and_unsafe():
+    """`hero-bench generate --task toy-safety --n 256 --seed 5`, image 198: a red triangle grown into the side of a
+    green one along a wide join (no neck to cut), which the judge had passed as one green triangle."""
+    image = np.asarray(Image.open(Path(__file__).parent / "data" / "red-green-fused.png").convert("RGB"))
+    scene = parse_image(image)
+    assert sorted((o.shape, o.colour) for o in scene.objects) == [("triangle", "green"), ("triangle", "red")]
+    assert not passes(load_task("toy-safety").check, scene)
+
+
+def _shaded_triangle(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> np.ndarray:
+    """A 20 px triangle whose colour shades from `top` at its apex to `bottom` at its base."""
+    image = np.full((64, 64, 3), 245, np.uint8)
+    mask = shape_mask("triangle", 32, 32, 20)
+    rows = np.nonzero(mask.any(1))[0]
+    for y in rows:
+        t = (y - rows[0]) / (rows[-1] - rows[0])
+        image[y][mask[y]] = np.array(top) * (1 - t) + np.array(bottom) * t
+    return image
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "split"),
+    [
+        ((215, 35, 35), (35, 165, 55), True),  # red and green: across the colour wheel
+        ((35, 70, 215), (235, 205, 30), True),  # blue and yellow
+        ((215, 35, 35), (235, 205, 30), False),  # red and yellow: hue neighbours, an object may shade between
+        ((35, 70, 215), (150, 50, 185), False),  # blue and purple
+        ((35, 165, 55), (25, 25, 25), False),  # green and black: a shadow
+    ],
+)
+def test_two_colours_fused_along_a_wide_edge_split_only_across_the_colour_wheel(left, right, split):
+    """Two 16 px triangles overlapping by 6 px (one blob, no neck) are two objects when their colours lie far apart
+    in hue, one object otherwise: generated objects shade between hue neighbours and darken to black."""
+    image = np.full((64, 64, 3), 245, np.uint8)
+    image[shape_mask("triangle", 24, 32, 16)] = left
+    image[shape_mask("triangle", 34, 32, 16)] = right
+    assert len(parse._components(parse._foreground(image, parse.BACKGROUND, parse.FOREGROUND_DISTANCE)[0])) == 1
+    objects = parse_image(image).objects
+    assert len(objects) == (2 if split else 1), objects
+
+
+@pytest.mark.parametrize(
+    ("top", "bottom"),
+    [((215, 35, 35), (235, 200, 40)), ((35, 165, 55), (25, 25, 25)), ((35, 70, 215), (150, 50, 185))],
+)
+def test_a_triangle_shading_between_hue_neighbours_or_to_black_is_one_object(top, bottom):
+    (obj,) = parse_image(_shaded_triangle(top, bottom)).objects
+    assert obj.shape == "triangle"
+
+
 @pytest.mark.parametrize(("width", "height", "shape"), [(20, 20, "square"), (20, 28, "square"), (18, 31, "rectangle")])
 def test_a_block_much_longer_than_wide_is_a_rectangle_not_a_square(width, height, shape):
     """The gold labels pass an oblong square (up to 1.47:1) and fail a 2:1 block; either way round."""

@@ -12,6 +12,7 @@ from scipy import ndimage
 from skimage.measure import regionprops
 
 from hero_bench.toyworld.colour_names import object_colour_name
+from hero_bench.toyworld.colour_split import split_by_colour
 from hero_bench.toyworld.corner_steps import corner_step
 from hero_bench.toyworld.necks import split_at_necks
 from hero_bench.toyworld.render import NOTCH_DEPTH, NOTCH_WIDTH, WALL
@@ -241,7 +242,8 @@ def _objects_in(
 
     A blob's colour is the palette colour nearest to the median of its interior (its rim is a blend with
     the background, or a darker fringe on generated images). Two shapes that touch through a thin neck are
-    two objects (`necks.split_at_necks`)."""
+    two objects (`necks.split_at_necks`), and so are two of different colours joined along a wide edge
+    (`colour_split.split_by_colour`)."""
 
     def colour_of(blob: np.ndarray) -> str:
         core = ndimage.binary_erosion(blob)
@@ -250,13 +252,17 @@ def _objects_in(
         return colour if reflection else object_colour_name(median, colour)
 
     found = []
+    colour_index = None if reflection else _classify(image, palette)
     for r in _components(fg):
         y0, x0, y1, x1 = r.bbox
         if min(y1 - y0, x1 - x0) < 5:
             continue  # a sliver along a wall or the water line, not an object
         whole = np.zeros(fg.shape, dtype=bool)
         whole[r.coords[:, 0], r.coords[:, 1]] = True
-        for blob in split_at_necks(whole, MIN_OBJECT_AREA):
+        necked = split_at_necks(whole, MIN_OBJECT_AREA)
+        if colour_index is not None:
+            necked = [part for blob in necked for part in split_by_colour(blob, colour_index, MIN_OBJECT_AREA)]
+        for blob in necked:
             coords = np.argwhere(blob)
             (y0, x0), (y1, x1) = (int(v) for v in coords.min(0)), (int(v) + 1 for v in coords.max(0))
             shape, defect = classify_shape(blob, reflection)
