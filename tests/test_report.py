@@ -367,3 +367,8 @@ def test_runs_of_the_default_model_on_other_weights_are_flagged(tmp_path):
     assert "**toy-blue-circle was sampled in 2 ways** (" in text
     assert "(weights bbbbbbbbbbbb), default steps, guidance ?, eta ?: d3po;" in text
     assert "(weights aaaaaaaaaaaa), default steps, guidance ?, eta ?: hero, sd-pretrained)" in text
+    (task / "d3po" / "seed0" / "model.json").write_text("{cut short")  # damaged: named, not read as "not recorded"
+    r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(root), "--out", str(tmp_path / "cli"),
+                        "--format", "md"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "d3po/seed0/model.json: not valid JSON" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "cli").exists()

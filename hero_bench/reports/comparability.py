@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hero_bench.errors import HeroBenchError
 from hero_bench.model_identity import recorded_model
 from hero_bench.reports.runs import Run
 
@@ -28,10 +27,7 @@ def _sampled(run: Run) -> str | None:
     them: `model: null` names whichever embedded default the code shipped then) and the sampler's settings."""
     c = run.config
     steps = c.get("steps")
-    try:
-        record = recorded_model(run.path) or {}
-    except HeroBenchError:
-        record = {}
+    record = recorded_model(run.path) or {}  # a damaged model.json is a one-line error naming it, as config.json
     weights = str(record.get("fingerprint", "not recorded"))[:12]
     return (f"model {c.get('model') or 'embedded toy model'} (weights {weights}), "
             f"{steps if steps else 'default'} steps, guidance {c.get('guidance_scale', '?')}, eta {c.get('eta', '?')}")
