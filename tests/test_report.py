@@ -332,13 +332,16 @@ def test_methods_sampled_differently_or_given_other_budgets_are_flagged(tmp_path
     task = root / "toy-blue-circle"
     for seed in (0, 1):  # the same settings written out in full on one method: no mix
         _edit_config(task / "hero" / f"seed{seed}", steps=None, model=None)
-    # a learner-free method's budget means nothing: not a mix
-    _edit_config(task / "sd-pretrained" / "seed0", budget=4096)
+    # a learner-free method's budget and oracle mean nothing: not a mix
+    _edit_config(task / "sd-pretrained" / "seed0", budget=4096, oracle="clip")
     text = build_report([root], tmp_path / "same", "md", suite=MetricSuite()).read_text()
-    assert "sampled in" not in text and "feedback budgets" not in text
+    assert "sampled in" not in text and "feedback budgets" not in text and "oracles" not in text
     _edit_config(task / "d3po" / "seed1", model="runs/other-sd", steps=50)
     _edit_config(task / "hero" / "seed0", budget=4096)
+    _edit_config(task / "d3po" / "seed0", oracle="clip", oracle_options={"margin": 0.1})
     text = build_report([root], tmp_path / "mixed", "md", suite=MetricSuite()).read_text()
+    assert ('**the learners on toy-blue-circle were given feedback by 2 oracles** (clip {"margin": 0.1}: d3po; '
+            "simulated: d3po, hero)") in text
     assert ("**toy-blue-circle was sampled in 2 ways** (model embedded toy model (weights not recorded), default "
             "steps, guidance ?, eta ?: d3po, hero, sd-pretrained; model runs/other-sd (weights not recorded), 50 "
             "steps, guidance ?, eta ?: d3po)") in text

@@ -2,7 +2,7 @@
 
 Why: `hero-bench report A B` puts every run of a task in one table, whatever settings each folder ran with. Runs
 judged by another judge, sampled from another model (or with other steps, guidance or eta), or given another
-feedback budget, sit side by side as if the method were the only difference. The report does not refuse such a
+feedback budget or oracle, sit side by side as if the method were the only difference. The report does not refuse such a
 mix (a budget is sometimes the variable under study, as in the paper's D3PO-at-5K against HERO), but says so above
 the success table and on the terminal, naming which methods ran which way.
 """
@@ -33,12 +33,22 @@ def _sampled(run: Run) -> str | None:
             f"{steps if steps else 'default'} steps, guidance {c.get('guidance_scale', '?')}, eta {c.get('eta', '?')}")
 
 
+def _learns(run: Run) -> bool:
+    """Whether the run asked for feedback (older results without the column count as learners)."""
+    return "uses_feedback" not in run.results or bool(run.results["uses_feedback"].any())
+
+
 def _budget(run: Run) -> str | None:
     """A learner's feedback budget; methods that ask for no feedback have none to compare."""
-    uses = run.results["uses_feedback"] if "uses_feedback" in run.results else None
-    if uses is not None and not bool(uses.any()):
+    return f"budget {run.config.get('budget', '?')}" if _learns(run) else None
+
+
+def _fed(run: Run) -> str | None:
+    """Who gave a learner its feedback: the oracle and its options."""
+    if not _learns(run):
         return None
-    return f"budget {run.config.get('budget', '?')}"
+    options = run.config.get("oracle_options") or {}
+    return str(run.config.get("oracle", "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,9 @@ ASPECTS = (
     Aspect(_budget, "the learners on {task} had {n} feedback budgets",
            "their final success rates (this table) compare different amounts of feedback; the curves and the "
            "feedback-to-target table compare them at equal feedback"),
+    Aspect(_fed, "the learners on {task} were given feedback by {n} oracles",
+           "their differences include the oracles' own (a study of oracles wants that; a comparison of methods "
+           "compares learners fed by the same oracle)"),
 )  # fmt: skip
 
 
