@@ -17,9 +17,14 @@ from hero_bench.model_identity import recorded_model
 from hero_bench.reports.runs import Run
 
 
+def _named_with_options(run: Run, key: str) -> str:
+    """`clip {"margin": 0.1}`: a judge or oracle as the config names it, with its options when it has any."""
+    options = run.config.get(f"{key}_options") or {}
+    return str(run.config.get(key, "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
+
+
 def _judged(run: Run) -> str | None:
-    options = run.config.get("judge_options") or {}
-    return str(run.config.get("judge", "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
+    return _named_with_options(run, "judge")
 
 
 def _sampled(run: Run) -> str | None:
@@ -45,10 +50,7 @@ def _budget(run: Run) -> str | None:
 
 def _fed(run: Run) -> str | None:
     """Who gave a learner its feedback: the oracle and its options."""
-    if not _learns(run):
-        return None
-    options = run.config.get("oracle_options") or {}
-    return str(run.config.get("oracle", "?")) + (f" {json.dumps(options, sort_keys=True)}" if options else "")
+    return _named_with_options(run, "oracle") if _learns(run) else None
 
 
 @dataclass(frozen=True)
