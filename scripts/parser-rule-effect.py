@@ -8,6 +8,10 @@ square-aspect: `parse.SQUARE_MAX_ASPECT` (a long four-cornered blob is a rectang
 corner-bite: `parse._bottom_dent` letting a dent's bounding edge lie in the outer 15% (a bite beside a corner).
 corner-step: `corner_steps.corner_step` (a bite out of a square's corner, on any side, is a defect).
 colour-split: `colour_split.split_by_colour` (two shapes of different colours joined along a wide edge are two).
+Candidates measured and not adopted (docs/toyworld.md, "Two colours fused along a wide edge"):
+neck-erosion-2: necks cut with two 3x3 erosions instead of one.
+pointed-apex: a "circle" 12 px or taller whose row at 12% of its height spans under 0.3 of its widest row is a
+triangle.
 Prints each changed image's objects without and with the rule, and the count; with a task, also its verdict
 without and with the rule. docs/toyworld.md has the figures.
 """
@@ -23,7 +27,7 @@ from PIL import Image
 
 from hero_bench.tasks.loader import load_task
 from hero_bench.tasks.rules import passes
-from hero_bench.toyworld import parse
+from hero_bench.toyworld import necks, parse
 
 
 def _neck_split(on: bool) -> None:
@@ -57,14 +61,35 @@ def _colour_split(on: bool) -> None:
     parse.split_by_colour = _COLOUR if on else (lambda blob, colour_index, min_area: [blob])
 
 
+def _neck_erosion_2(on: bool) -> None:
+    necks.NECK_EROSION = 2 if on else 1
+
+
+def _with_pointed_apex(blob: np.ndarray, reflection: bool = False) -> tuple[str, bool]:
+    shape, defect = _CLASSIFY(blob, reflection)
+    if reflection or shape != "circle":
+        return shape, defect
+    ys, xs = np.nonzero(blob)
+    crop = blob[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    spans = [int(np.ptp(np.nonzero(row)[0])) + 1 if row.any() else 0 for row in crop]
+    pointed = len(spans) >= 12 and spans[int(0.12 * (len(spans) - 1))] / max(spans) < 0.3
+    return ("triangle" if pointed else shape), defect
+
+
+def _pointed_apex(on: bool) -> None:
+    parse.classify_shape = _with_pointed_apex if on else _CLASSIFY
+
+
 _SPLIT, _ASPECT, _DENT, _STEP = parse.split_at_necks, parse.SQUARE_MAX_ASPECT, parse._bottom_dent, parse.corner_step
-_COLOUR = parse.split_by_colour
+_COLOUR, _CLASSIFY = parse.split_by_colour, parse.classify_shape
 RULES: dict[str, Callable[[bool], None]] = {
     "neck-split": _neck_split,
     "square-aspect": _square_aspect,
     "corner-bite": _corner_bite,
     "corner-step": _corner_step,
     "colour-split": _colour_split,
+    "neck-erosion-2": _neck_erosion_2,
+    "pointed-apex": _pointed_apex,
 }
 
 
