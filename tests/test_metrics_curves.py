@@ -84,6 +84,25 @@ def test_efficiency_ratio_interval_reflects_seed_spread():
     assert 0 < r.n_boot_valid <= 500
 
 
+def test_efficiency_ratio_resamples_shared_seeds_jointly():
+    """A seed that is hard for one method is hard for the other (same evaluation noises, same first model):
+    here each seed alone gives d3po twice HERO's feedback, so the paired interval is 2x to 2x. Drawing each
+    method's seeds on their own would pair HERO's easy seed with d3po's hard one (4x) and the reverse (1x)."""
+    hard_easy = {("hero", 0): [0.2, 0.5, 0.8, 0.8, 0.8], ("hero", 1): [0.2, 0.8, 0.8, 0.8, 0.8],
+                 ("d3po", 0): [0.2, 0.3, 0.5, 0.6, 0.8], ("d3po", 1): [0.2, 0.5, 0.8, 0.8, 0.8]}
+    r = efficiency_ratio(table(hard_easy), "hero", "d3po", 0.75, n_boot=400)
+    assert r.paired and (r.ratio, r.ci_low, r.ci_high) == (2.0, 2.0, 2.0)
+    assert "(95% paired bootstrap CI 2.00-2.00" in r.describe()
+    # d3po ran a third seed that HERO did not: the seed sets differ, so each method's are drawn on their own
+    extra = efficiency_ratio(table(hard_easy | {("d3po", 2): [0.2, 0.5, 0.8, 0.8, 0.8]}), "hero", "d3po", 0.75,
+                             n_boot=400)
+    assert not extra.paired and extra.ci_low <= 1.0 and extra.ci_high >= 4.0
+    assert "(95% bootstrap CI" in extra.describe()
+    assert not efficiency_ratio(table({("hero", 0): [0.2, 0.8], ("d3po", 0): [0.2, 0.8]}), "hero", "d3po", 0.75,
+                                n_boot=20).paired  # one seed: nothing to pair
+    assert not efficiency_at_budget(table(hard_easy), "hero", "d3po", "t", n_boot=50).paired  # resamples A's only
+
+
 def test_efficiency_ratio_is_undefined_when_a_method_never_reaches():
     df = table({("hero", 0): [0.2, 0.9], ("d3po", 0): [0.2, 0.3]})
     r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=50)

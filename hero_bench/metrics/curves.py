@@ -135,6 +135,8 @@ class EfficiencyRatio:
     """Bootstrap draws in which both methods reached the target (others carry no ratio)."""
     undefined_because: str = ""
     """Why there is no ratio, when the reason is not that a method misses the target."""
+    paired: bool = False
+    """The draws resampled seeds jointly (both methods ran the same seeds); else each method's on its own."""
 
     def describe(self) -> str:
         if self.undefined_because:
@@ -149,8 +151,9 @@ class EfficiencyRatio:
             else:  # A starts at the target: B / 0 feedback is no ratio (several comparators share this reason)
                 why = f"{self.method_a} needs no feedback to reach {self.target:.0%}; compared with {self.method_b}"
             return f"{self.task}: ratio undefined ({why})"
+        kind = "paired bootstrap" if self.paired else "bootstrap"
         return (f"{self.task}: {self.method_b} needs {self.ratio:.2f}x the feedback of {self.method_a} to reach "
-                f"{self.target:.0%} (95% bootstrap CI {self.ci_low:.2f}-{self.ci_high:.2f}, "
+                f"{self.target:.0%} (95% {kind} CI {self.ci_low:.2f}-{self.ci_high:.2f}, "
                 f"{self.n_boot_valid}/{self.n_boot} draws reached)")
 
 
@@ -195,9 +198,12 @@ def efficiency_ratio(
 ) -> EfficiencyRatio:
     """Feedback-to-target of B divided by that of A, with a percentile bootstrap interval over seeds.
 
-    Each bootstrap draw resamples each method's seeds with replacement (the methods' runs are independent),
-    rebuilds both seed-mean curves and recomputes the ratio; draws where either method misses the target
-    are dropped and counted. The ratio is NaN when a method never reaches the target or A needs no feedback.
+    Each bootstrap draw resamples seeds with replacement, rebuilds both seed-mean curves and recomputes the
+    ratio; draws where either method misses the target are dropped and counted. When both methods ran the
+    same seeds (two or more) a draw takes the same seeds for both (`paired`): a seed fixes the evaluation
+    noises and the first model both start from, so what the seed decides for both cancels in the ratio as in
+    the paired differences of the report. Otherwise each method's seeds are drawn on their own. The ratio is
+    NaN when a method never reaches the target or A needs no feedback.
     """
     _check(df)
     df = at_feedback(df)
@@ -206,32 +212,44 @@ def efficiency_ratio(
         raise ValueError(f"the table has several tasks {tasks}: pass task=")
     tdf = df[df["task"] == tasks[0]]
     rng = np.random.default_rng(seed)
-    (fa, boot_a), (fb, boot_b) = (_reach_draws(tdf, m, target, rng, n_boot) for m in (method_a, method_b))
+    grid_a, grid_b = (_seed_grid(tdf, m) for m in (method_a, method_b))
+    paired = len(grid_a.index) > 1 and grid_a.index.equals(grid_b.index)  # pivot_table sorts the seeds
+    picks_a = _picks(rng, len(grid_a.index), n_boot)
+    picks_b = picks_a if paired else _picks(rng, len(grid_b.index), n_boot)
+    fa, fb = (_first_reach(_seed_mean(tdf[tdf["method"] == m]), target) for m in (method_a, method_b))
+    boot_a, boot_b = _reach_draws(grid_a, picks_a, target), _reach_draws(grid_b, picks_b, target)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(boot_a > 0, boot_b / boot_a, np.nan)
     draws = ratios[~np.isnan(ratios)]
     alpha = (1 - level) / 2
     lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
     return EfficiencyRatio(tasks[0], method_a, method_b, target, fa, fb, _ratio(fa, fb), float(lo), float(hi),
-                           n_boot, int(len(draws)))
+                           n_boot, int(len(draws)), paired=paired)
 
 
-def _reach_draws(tdf: pd.DataFrame, method: str, target: float, rng: np.random.Generator,
-                 n_boot: int) -> tuple[float, np.ndarray]:
-    """Feedback at which `method`'s seed-mean curve first reaches `target`, and the same for `n_boot`
-    curves rebuilt from seeds drawn with replacement (NaN where a draw never reaches it)."""
+def _seed_grid(tdf: pd.DataFrame, method: str) -> pd.DataFrame:
+    """`method`'s success as seeds (sorted) x feedback points, NaN where a seed has no such point."""
     part = tdf[tdf["method"] == method]
     if part.empty:
         known = sorted(tdf["method"].unique())
         raise ValueError(f"no rows for method {method!r} on task {tdf['task'].iloc[0]!r}; methods: {known}")
-    grid = part.pivot_table(index="seed", columns="feedback_used", values="success_rate", aggfunc="mean")
-    x, y = grid.columns.to_numpy(float), grid.to_numpy(float)  # seeds x feedback points, NaN where absent
-    picks = rng.integers(0, y.shape[0], size=(n_boot, y.shape[0]))
+    return part.pivot_table(index="seed", columns="feedback_used", values="success_rate", aggfunc="mean")
+
+
+def _picks(rng: np.random.Generator, n_seeds: int, n_boot: int) -> np.ndarray:
+    """Row numbers of `n_boot` draws of `n_seeds` seeds with replacement."""
+    return rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+
+
+def _reach_draws(grid: pd.DataFrame, picks: np.ndarray, target: float) -> np.ndarray:
+    """Feedback at which the seed-mean curve of each draw's seeds (`picks`: rows of `grid`) first reaches
+    `target`; NaN where a draw never reaches it."""
+    x, y = grid.columns.to_numpy(float), grid.to_numpy(float)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a point no drawn seed has
         means = np.nanmean(y[picks], axis=1)  # n_boot x points
     hit = means >= target
-    return _first_reach(_seed_mean(part), target), np.where(hit.any(axis=1), x[hit.argmax(axis=1)], np.nan)
+    return np.where(hit.any(axis=1), x[hit.argmax(axis=1)], np.nan)
 
 
 def efficiency_at_budget(
@@ -248,13 +266,15 @@ def efficiency_at_budget(
     tdf = at_feedback(df[df["task"] == task])
     budget = float(tdf.loc[tdf["method"] == method_b, "feedback_used"].max())
     if r.undefined_because:
-        return replace(r, feedback_b=budget)
+        return replace(r, feedback_b=budget, paired=False)
     rng = np.random.default_rng(seed)
-    fa, boot_a = _reach_draws(tdf, method_a, r.target, rng, n_boot)
+    grid_a = _seed_grid(tdf, method_a)
+    fa = _first_reach(_seed_mean(tdf[tdf["method"] == method_a]), r.target)
+    boot_a = _reach_draws(grid_a, _picks(rng, len(grid_a.index), n_boot), r.target)
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = np.where(boot_a > 0, budget / boot_a, np.nan)
     draws = draws[~np.isnan(draws)]
     alpha = (1 - level) / 2
     lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
     return replace(r, feedback_a=fa, feedback_b=budget, ratio=_ratio(fa, budget), ci_low=float(lo),
-                   ci_high=float(hi), n_boot_valid=int(len(draws)))
+                   ci_high=float(hi), n_boot_valid=int(len(draws)), paired=False)
