@@ -100,7 +100,6 @@ def test_efficiency_ratio_resamples_shared_seeds_jointly():
     assert "(95% bootstrap CI" in extra.describe()
     assert not efficiency_ratio(table({("hero", 0): [0.2, 0.8], ("d3po", 0): [0.2, 0.8]}), "hero", "d3po", 0.75,
                                 n_boot=20).paired  # one seed: nothing to pair
-    assert not efficiency_at_budget(table(hard_easy), "hero", "d3po", "t", n_boot=50).paired  # resamples A's only
 
 
 def test_efficiency_ratio_is_undefined_when_a_method_never_reaches():
@@ -154,6 +153,30 @@ def test_the_budget_reading_counts_the_comparators_whole_budget_not_its_first_to
     stuck = table({("hero", 0): [0.2, 0.5], ("d3po", 0): [0.2, 0.2]})
     r = efficiency_at_budget(stuck, "hero", "d3po", "t", n_boot=20)
     assert math.isnan(r.ratio) and r.feedback_b == 16 and "no gain to match" in r.undefined_because
+
+
+def test_the_level_b_ends_at_is_redrawn_with_the_seeds():
+    """Where B's seeds end far apart, the level HERO must reach is uncertain too: each draw takes B's final
+    seed mean over its own seeds. With the level held at its point value, HERO's identical seeds would give
+    2x [2x, 2x]."""
+    hero = {("hero", s): [0.2, 0.4, 0.6, 0.8, 0.8] for s in range(2)}
+    spread = table(hero | {("d3po", 0): [0.2, 0.2, 0.3, 0.3, 0.4], ("d3po", 1): [0.2, 0.3, 0.5, 0.7, 0.8]})
+    budget = efficiency_at_budget(spread, "hero", "d3po", "t", n_boot=400)
+    # d3po ends at 0.6 (HERO there after 32); seed 0 twice: 0.4 (HERO after 16), seed 1 twice: 0.8 (after 48)
+    assert budget.ratio == 2.0 and (budget.ci_low, budget.ci_high) == (pytest.approx(64 / 48), 4.0)
+    assert budget.paired and budget.n_boot_valid == 400
+    first = efficiency_at_final(spread, "hero", "d3po", "t", n_boot=400)  # d3po first touches its level at 64
+    assert first.ratio == 2.0 and (first.ci_low, first.ci_high) == (pytest.approx(64 / 48), 4.0)
+
+
+def test_a_draw_in_which_b_gains_nothing_gives_no_ratio():
+    """As for the point estimate: a draw of only B's flat seed has no gain to match (HERO needs 16 to reach
+    its 0.2, but B spent nothing to be there), so it is dropped and counted, not read as a 4x."""
+    df = table({("hero", s): [0.1, 0.4, 0.6, 0.8, 0.8] for s in range(2)}
+               | {("d3po", 0): [0.2, 0.2, 0.2, 0.2, 0.2], ("d3po", 1): [0.2, 0.3, 0.5, 0.7, 0.8]})
+    r = efficiency_at_budget(df, "hero", "d3po", "t", n_boot=400)
+    assert r.ratio == 2.0 and r.ci_high == 2.0 and 250 < r.n_boot_valid < 350  # about 1 draw in 4 dropped
+    assert efficiency_at_final(df, "hero", "d3po", "t", n_boot=400).ci_low > 0
 
 
 def test_a_method_that_trains_on_after_its_last_label_is_judged_by_its_final_model():

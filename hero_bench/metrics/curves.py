@@ -55,8 +55,13 @@ def success_curves(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values([*KEYS, "feedback_used"], ignore_index=True)
 
 
+REACH_TOLERANCE = 1e-9
+"""A success of at least target - this reaches it: seed means are float sums of fractions (0.4 and 0.8 average
+to 0.6000000000000001), and a curve at 0.6 must count as reaching another method's 0.6."""
+
+
 def _first_reach(curve: pd.DataFrame, target: float) -> float:
-    hit = curve.loc[curve["success_rate"] >= target, "feedback_used"]
+    hit = curve.loc[curve["success_rate"] >= target - REACH_TOLERANCE, "feedback_used"]
     return float(hit.iloc[0]) if len(hit) else float("nan")
 
 
@@ -166,18 +171,53 @@ def final_success(df: pd.DataFrame, method: str, task: str) -> float:
 
 
 def efficiency_at_final(
-    df: pd.DataFrame, method_a: str, method_b: str, task: str, n_boot: int = 2000, seed: int = 0
+    df: pd.DataFrame, method_a: str, method_b: str, task: str, n_boot: int = 2000, seed: int = 0,
+    level: float = 0.95,
 ) -> EfficiencyRatio:
     """The paper's headline comparison: how many times less feedback A needs than B to reach the success B
-    ends its budget at (HERO vs D3PO: 4x). It is `efficiency_ratio` at B's own final seed-mean success.
-    When B ends no higher than it started there is no gain to match, and no ratio."""
-    r = efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=n_boot,
+    ends its budget at (HERO vs D3PO: 4x): `efficiency_ratio` at B's own final seed-mean success. When B ends
+    no higher than it started there is no gain to match, and no ratio.
+
+    The interval recomputes that level in every draw (`_final_level_draws`): where it stays at its point value,
+    B's seed-to-seed spread in where it ends is missed, and an interval like 8x [8x, 8x] can stand beside a
+    comparator whose own gain is within noise."""
+    r = efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=0,
                          seed=seed)
     if r.feedback_b == 0:
         why = f"{method_b} ends no higher than it starts, {r.target:.0%}: no gain to match"
         nan = float("nan")
-        return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot_valid=0, undefined_because=why)
-    return r
+        return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot=n_boot, n_boot_valid=0, undefined_because=why)
+    reach_a, reach_b, paired = _final_level_draws(at_feedback(df[df["task"] == task]), method_a, method_b,
+                                                  np.random.default_rng(seed), n_boot)
+    lo, hi, valid = _interval(reach_b, reach_a, reach_b, level)
+    return replace(r, ci_low=lo, ci_high=hi, n_boot=n_boot, n_boot_valid=valid, paired=paired)
+
+
+def _final_level_draws(tdf: pd.DataFrame, method_a: str, method_b: str, rng: np.random.Generator,
+                       n_boot: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """For `n_boot` draws of seeds (the same for both methods when both ran the same seeds, as in
+    `efficiency_ratio`): the feedback at which A's and B's seed-mean curves over the drawn seeds first reach
+    the level B's ends at in that draw, and whether the draws were paired."""
+    grid_a, grid_b = _seed_grid(tdf, method_a), _seed_grid(tdf, method_b)
+    picks_a, picks_b, paired = _picks(grid_a, grid_b, rng, n_boot)
+    means_b = _draw_means(grid_b, picks_b)
+    level = means_b[:, -1]  # B's final seed mean in each draw (NaN where no drawn seed has its last point)
+    return (_first_hits(_draw_means(grid_a, picks_a), grid_a.columns.to_numpy(float), level),
+            _first_hits(means_b, grid_b.columns.to_numpy(float), level), paired)
+
+
+def _interval(numerator: float | np.ndarray, reach_a: np.ndarray, reach_b: np.ndarray,
+              level: float) -> tuple[float, float, int]:
+    """Percentile interval of numerator / reach_a over the draws that give a ratio: both reach, A needs
+    feedback to (A > 0), and B gains (B > 0, as the point estimate requires); the count of those draws."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = (reach_a > 0) & (reach_b > 0)  # False where either is NaN
+        draws = (numerator / reach_a)[keep]
+    if not len(draws):
+        return float("nan"), float("nan"), 0
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    return float(lo), float(hi), int(len(draws))
 
 
 def _ratio(fa: float, fb: float) -> float:
@@ -213,9 +253,7 @@ def efficiency_ratio(
     tdf = df[df["task"] == tasks[0]]
     rng = np.random.default_rng(seed)
     grid_a, grid_b = (_seed_grid(tdf, m) for m in (method_a, method_b))
-    paired = len(grid_a.index) > 1 and grid_a.index.equals(grid_b.index)  # pivot_table sorts the seeds
-    picks_a = _picks(rng, len(grid_a.index), n_boot)
-    picks_b = picks_a if paired else _picks(rng, len(grid_b.index), n_boot)
+    picks_a, picks_b, paired = _picks(grid_a, grid_b, rng, n_boot)
     fa, fb = (_first_reach(_seed_mean(tdf[tdf["method"] == m]), target) for m in (method_a, method_b))
     boot_a, boot_b = _reach_draws(grid_a, picks_a, target), _reach_draws(grid_b, picks_b, target)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -236,20 +274,36 @@ def _seed_grid(tdf: pd.DataFrame, method: str) -> pd.DataFrame:
     return part.pivot_table(index="seed", columns="feedback_used", values="success_rate", aggfunc="mean")
 
 
-def _picks(rng: np.random.Generator, n_seeds: int, n_boot: int) -> np.ndarray:
-    """Row numbers of `n_boot` draws of `n_seeds` seeds with replacement."""
-    return rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+def _picks(grid_a: pd.DataFrame, grid_b: pd.DataFrame, rng: np.random.Generator,
+           n_boot: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Row numbers of `n_boot` draws of seeds with replacement for A and for B, and whether they are paired:
+    the same rows for both when both ran the same seeds (two or more; pivot_table sorts them), else drawn
+    on their own (A's first)."""
+    paired = len(grid_a.index) > 1 and grid_a.index.equals(grid_b.index)
+    picks_a = rng.integers(0, len(grid_a.index), size=(n_boot, len(grid_a.index)))
+    picks_b = picks_a if paired else rng.integers(0, len(grid_b.index), size=(n_boot, len(grid_b.index)))
+    return picks_a, picks_b, paired
+
+
+def _draw_means(grid: pd.DataFrame, picks: np.ndarray) -> np.ndarray:
+    """n_boot x feedback points: the seed-mean curve of each draw's seeds (`picks`: rows of `grid`)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a point no drawn seed has
+        return np.nanmean(grid.to_numpy(float)[picks], axis=1)
+
+
+def _first_hits(means: np.ndarray, x: np.ndarray, target: float | np.ndarray) -> np.ndarray:
+    """Feedback at which each draw's curve first reaches `target` (one value, or one per draw); NaN where
+    it never does."""
+    with np.errstate(invalid="ignore"):
+        hit = means >= np.reshape(target, (-1, 1)) - REACH_TOLERANCE
+    return np.where(hit.any(axis=1), x[hit.argmax(axis=1)], np.nan)
 
 
 def _reach_draws(grid: pd.DataFrame, picks: np.ndarray, target: float) -> np.ndarray:
     """Feedback at which the seed-mean curve of each draw's seeds (`picks`: rows of `grid`) first reaches
     `target`; NaN where a draw never reaches it."""
-    x, y = grid.columns.to_numpy(float), grid.to_numpy(float)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a point no drawn seed has
-        means = np.nanmean(y[picks], axis=1)  # n_boot x points
-    hit = means >= target
-    return np.where(hit.any(axis=1), x[hit.argmax(axis=1)], np.nan)
+    return _first_hits(_draw_means(grid, picks), grid.columns.to_numpy(float), target)
 
 
 def efficiency_at_budget(
@@ -260,21 +314,15 @@ def efficiency_at_budget(
     34.2% after 1,152): B's whole budget over the feedback A needs to reach the success B ends at.
 
     Looser than `efficiency_at_final`, which counts only the feedback B needed to first touch that level: on
-    a flat, noisy B curve that touch comes early by chance, so both are reported. The interval resamples
-    A's seeds (B's target and budget stay at their point values). No gain by B: no ratio, as there."""
-    r = efficiency_at_final(df, method_a, method_b, task, n_boot=n_boot, seed=seed)
+    a flat, noisy B curve that touch comes early by chance, so both are reported. The interval draws seeds as
+    `efficiency_at_final` does and recomputes the level B ends at in each draw; B's budget stays fixed. No
+    gain by B: no ratio, as there, and a draw in which B ends no higher than it starts gives none either."""
+    r = efficiency_at_final(df, method_a, method_b, task, n_boot=n_boot, seed=seed, level=level)
     tdf = at_feedback(df[df["task"] == task])
     budget = float(tdf.loc[tdf["method"] == method_b, "feedback_used"].max())
     if r.undefined_because:
-        return replace(r, feedback_b=budget, paired=False)
-    rng = np.random.default_rng(seed)
-    grid_a = _seed_grid(tdf, method_a)
-    fa = _first_reach(_seed_mean(tdf[tdf["method"] == method_a]), r.target)
-    boot_a = _reach_draws(grid_a, _picks(rng, len(grid_a.index), n_boot), r.target)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        draws = np.where(boot_a > 0, budget / boot_a, np.nan)
-    draws = draws[~np.isnan(draws)]
-    alpha = (1 - level) / 2
-    lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
-    return replace(r, feedback_a=fa, feedback_b=budget, ratio=_ratio(fa, budget), ci_low=float(lo),
-                   ci_high=float(hi), n_boot_valid=int(len(draws)), paired=False)
+        return replace(r, feedback_b=budget)
+    reach_a, reach_b, paired = _final_level_draws(tdf, method_a, method_b, np.random.default_rng(seed), n_boot)
+    lo, hi, valid = _interval(budget, reach_a, reach_b, level)
+    return replace(r, feedback_b=budget, ratio=_ratio(r.feedback_a, budget), ci_low=lo, ci_high=hi,
+                   n_boot_valid=valid, paired=paired)

@@ -216,7 +216,7 @@ def answer_section(
             f"Methods ranked by final success (mean over {over} seeds) [95% interval: bootstrap over seeds and "
             "evaluation images]"
             + ("; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval over seeds, "
-               "paired at first touch where both ran the same seeds]"
+               "paired where both ran the same seeds]"
                if at_final or to_target else ""),
             "tables/ranking.csv",
         )
