@@ -35,7 +35,10 @@ def _interval(row: pd.Series) -> str:
 def _ratio(row: pd.Series | None, ci: bool = False) -> str:
     if row is None or pd.isna(row["ratio"]):
         return "—"
-    return f"{row['ratio']:.1f}x" + (f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if ci else "")
+    a_first, b_first = (bool(row.get(c, False)) for c in ("a_at_first_point", "b_at_first_point"))
+    mark = {(True, False): "≥", (False, True): "≤"}.get((a_first, b_first), "")  # the grid caps it (docs/metrics.md)
+    tail = " (unresolved)" if a_first and b_first else ""
+    return f"{mark}{row['ratio']:.1f}x" + (f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if ci else "") + tail
 
 
 def table(report: Path, detail: bool = False) -> str:

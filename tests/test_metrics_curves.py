@@ -179,6 +179,30 @@ def test_a_draw_in_which_b_gains_nothing_gives_no_ratio():
     assert efficiency_at_final(df, "hero", "d3po", "t", n_boot=400).ci_low > 0
 
 
+def test_a_ratio_capped_by_the_evaluation_grid_says_which_way():
+    """HERO reaching the target at its first evaluation after feedback (16) may have needed 4 or 8: 4x is then
+    a floor. B touching it at its first evaluation makes the ratio a ceiling, and both doing so leave any ratio
+    possible."""
+    early, late = [0.2, 0.8, 0.8, 0.8, 0.8], [0.2, 0.3, 0.5, 0.6, 0.8]
+    floor = efficiency_ratio(table({("hero", 0): early, ("d3po", 0): late}), "hero", "d3po", 0.75, n_boot=20)
+    assert floor.ratio == 4.0 and floor.bound == "at least"
+    assert floor.describe().startswith("t: d3po needs at least 4.00x the feedback of hero")
+    assert "hero reached 75% at its first evaluation after feedback" in floor.describe()
+    mid = [0.2, 0.3, 0.8, 0.8, 0.8]
+    ceiling = efficiency_ratio(table({("hero", 0): mid, ("d3po", 0): early}), "hero", "d3po", 0.75, n_boot=20)
+    assert ceiling.ratio == 0.5 and ceiling.bound == "at most" and "needs at most 0.50x" in ceiling.describe()
+    both = efficiency_ratio(table({("hero", 0): early, ("d3po", 0): early}), "hero", "d3po", 0.75, n_boot=20)
+    assert both.bound == "unresolved" and "hero and d3po reached 75% at their first" in both.describe()
+    exact = efficiency_ratio(table({("hero", 0): mid, ("d3po", 0): late}), "hero", "d3po", 0.75, n_boot=20)
+    assert exact.ratio == 2.0 and exact.bound == "" and "needs 2.00x" in exact.describe()
+    # the whole-budget reading: B's budget is no reach, so only HERO's side can cap it
+    budget = efficiency_at_budget(table({("hero", 0): early, ("d3po", 0): late}), "hero", "d3po", "t", n_boot=20)
+    assert budget.ratio == 4.0 and budget.bound == "at least"
+    touched = table({("hero", 0): mid, ("d3po", 0): [0.2, 0.5, 0.4, 0.45, 0.5]})  # d3po at its final 0.5 by 16
+    assert efficiency_at_final(touched, "hero", "d3po", "t", n_boot=20).bound == "at most"
+    assert efficiency_at_budget(touched, "hero", "d3po", "t", n_boot=20).bound == ""
+
+
 def test_a_method_that_trains_on_after_its_last_label_is_judged_by_its_final_model():
     """DreamBooth spends 16 feedback, then trains three more epochs: its point at 16 is the last of them,
     and the curve counts seeds, not epochs."""

@@ -109,6 +109,27 @@ def test_the_sentence_uses_the_paired_interval_where_the_pair_was_paired():
     assert re.search(r"hero beats sd-pretrained by \+0\.10 \(paired 95% CI \+0\.\d\d to \+0\.\d\d\)", paired), paired
 
 
+def test_a_ratio_capped_by_the_evaluation_grid_is_marked_on_the_first_screen():
+    """Paper-size grids evaluate every 64 feedback: HERO there at 64 against B's 512 reads 8x, but HERO may have
+    needed 16. The cell and the caption must say it is a floor."""
+    from dataclasses import replace
+
+    from hero_bench.metrics.curves import EfficiencyRatio
+    from hero_bench.reports.answer import _ratio_cell, answer_section, budget_phrase
+
+    exact = EfficiencyRatio("toy-mountain", "hero", "d3po-style", 0.6, 64.0, 512.0, 8.0, 4.0, 8.0, 100, 90)
+    floor = replace(exact, a_at_first_point=True)
+    cells = [_ratio_cell("toy-mountain", [r], [], [r]).replace("\u00a0", " ") for r in (exact, floor)]
+    assert cells == ["d3po-style: 8.0x [4.0, 8.0] · 8.0x [4.0, 8.0]", "d3po-style: ≥8.0x [4.0, 8.0] · ≥8.0x [4.0, 8.0]"]
+    assert budget_phrase(floor).startswith("at least 8.0x [4.0, 8.0] (hero reaches 60% after 64, its first")
+    ranked = standings(finals({"hero": [0.8] * 3, "d3po-style": [0.6] * 3}))
+    (plain,) = answer_section(ranked, [exact], [], 0.5, at_budget=[exact]).tables
+    (marked,) = answer_section(ranked, [floor], [], 0.5, at_budget=[floor]).tables
+    assert "≥" not in plain.caption and "≥: HERO reached that success at its first evaluation" in marked.caption
+    both = replace(floor, b_at_first_point=True)
+    assert _ratio_cell("toy-mountain", [both], [], [exact]).endswith("(unresolved)")
+
+
 def test_a_report_without_hero_does_not_caption_heros_feedback_ratios():
     """A DreamBooth-against-pretrained report has no HERO ratios, so its caption must not promise them."""
     from hero_bench.metrics.curves import EfficiencyRatio

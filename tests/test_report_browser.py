@@ -73,7 +73,7 @@ def test_the_first_screen_leads_with_the_answer(browser, tmp_path):
     assert [r[0] for r in rows] == list(tasks)  # every task's ranking row is on the first screen
     for r in rows:
         assert all(re.search(r" \d\.\d\d\s\[\d\.\d\d,\s\d\.\d\d\]$", cell) for cell in r[1:5]), r
-        assert re.search(r"^d3po: ([\d.]+x\s\[[\d.]+,\s[\d.]+\]|none)", r[-1]), r
+        assert re.search(r"^d3po: ([≥≤]?[\d.]+x\s\[[\d.]+,\s[\d.]+\]|none)", r[-1]), r
     sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
     assert sections[0] == "answer" and sections[-1] == "runs"
     assert "oracle simulated; judge simulated" in page.inner_text("#what-was-run")

@@ -142,6 +142,27 @@ class EfficiencyRatio:
     """Why there is no ratio, when the reason is not that a method misses the target."""
     paired: bool = False
     """The draws resampled seeds jointly (both methods ran the same seeds); else each method's on its own."""
+    a_at_first_point: bool = False
+    """A reached the target at its first evaluation after feedback: it may need less, so the ratio is a floor."""
+    b_at_first_point: bool = False
+    """B reached it at its first evaluation after feedback: B may need less, so the ratio is a ceiling."""
+
+    @property
+    def bound(self) -> str:
+        """'at least' or 'at most' when the evaluation grid caps the ratio on one side, 'unresolved' when both
+        methods reached the target at their first evaluation after feedback (any ratio fits), else ''."""
+        return {(True, False): "at least", (False, True): "at most", (True, True): "unresolved"}.get(
+            (self.a_at_first_point, self.b_at_first_point), "")
+
+    def grid_note(self) -> str:
+        """Why the evaluation grid caps the ratio, in words ('' when it does not)."""
+        first = {"at least": [self.method_a], "at most": [self.method_b],
+                 "unresolved": [self.method_a, self.method_b]}.get(self.bound, [])
+        if not first:
+            return ""
+        who = " and ".join(first)
+        return (f"{who} reached {self.target:.0%} at {'their' if len(first) > 1 else 'its'} first evaluation after "
+                f"feedback, so the grid cannot say how much less {'they' if len(first) > 1 else 'it'} needed")
 
     def describe(self) -> str:
         if self.undefined_because:
@@ -157,9 +178,11 @@ class EfficiencyRatio:
                 why = f"{self.method_a} needs no feedback to reach {self.target:.0%}; compared with {self.method_b}"
             return f"{self.task}: ratio undefined ({why})"
         kind = "paired bootstrap" if self.paired else "bootstrap"
-        return (f"{self.task}: {self.method_b} needs {self.ratio:.2f}x the feedback of {self.method_a} to reach "
+        how = {"at least": "at least ", "at most": "at most "}.get(self.bound, "")
+        note = f"; {self.grid_note()}" if self.bound else ""
+        return (f"{self.task}: {self.method_b} needs {how}{self.ratio:.2f}x the feedback of {self.method_a} to reach "
                 f"{self.target:.0%} (95% {kind} CI {self.ci_low:.2f}-{self.ci_high:.2f}, "
-                f"{self.n_boot_valid}/{self.n_boot} draws reached)")
+                f"{self.n_boot_valid}/{self.n_boot} draws reached{note})")
 
 
 def final_success(df: pd.DataFrame, method: str, task: str) -> float:
@@ -186,7 +209,8 @@ def efficiency_at_final(
     if r.feedback_b == 0:
         why = f"{method_b} ends no higher than it starts, {r.target:.0%}: no gain to match"
         nan = float("nan")
-        return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot=n_boot, n_boot_valid=0, undefined_because=why)
+        return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot=n_boot, n_boot_valid=0, undefined_because=why,
+                       a_at_first_point=False, b_at_first_point=False)
     reach_a, reach_b, paired = _final_level_draws(at_feedback(df[df["task"] == task]), method_a, method_b,
                                                   np.random.default_rng(seed), n_boot)
     lo, hi, valid = _interval(reach_b, reach_a, reach_b, level)
@@ -261,8 +285,18 @@ def efficiency_ratio(
     draws = ratios[~np.isnan(ratios)]
     alpha = (1 - level) / 2
     lo, hi = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (np.nan, np.nan))
-    return EfficiencyRatio(tasks[0], method_a, method_b, target, fa, fb, _ratio(fa, fb), float(lo), float(hi),
-                           n_boot, int(len(draws)), paired=paired)
+    ratio = _ratio(fa, fb)
+    defined = not np.isnan(ratio)
+    return EfficiencyRatio(tasks[0], method_a, method_b, target, fa, fb, ratio, float(lo), float(hi),
+                           n_boot, int(len(draws)), paired=paired,
+                           a_at_first_point=defined and fa == _first_point(grid_a),
+                           b_at_first_point=defined and fb > 0 and fb == _first_point(grid_b))
+
+
+def _first_point(grid: pd.DataFrame) -> float:
+    """A method's first evaluated feedback count after 0 (NaN when it has none)."""
+    x = grid.columns.to_numpy(float)
+    return float(x[x > 0].min()) if (x > 0).any() else float("nan")
 
 
 def _seed_grid(tdf: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -325,4 +359,4 @@ def efficiency_at_budget(
     reach_a, reach_b, paired = _final_level_draws(tdf, method_a, method_b, np.random.default_rng(seed), n_boot)
     lo, hi, valid = _interval(budget, reach_a, reach_b, level)
     return replace(r, feedback_b=budget, ratio=_ratio(r.feedback_a, budget), ci_low=lo, ci_high=hi,
-                   n_boot_valid=valid, paired=paired)
+                   n_boot_valid=valid, paired=paired, b_at_first_point=False)

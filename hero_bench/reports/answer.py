@@ -146,7 +146,9 @@ def _ordinal(n: int) -> str:
 def _ratio(r: EfficiencyRatio) -> str:
     """'2.0x [1.0, 4.0]', or why there is no ratio, in a few words."""
     if not np.isnan(r.ratio):
-        return f"{r.ratio:.1f}x\u00a0[{r.ci_low:.1f},\u00a0{r.ci_high:.1f}]"
+        mark = {"at least": "\u2265", "at most": "\u2264"}.get(r.bound, "")
+        tail = " (unresolved)" if r.bound == "unresolved" else ""
+        return f"{mark}{r.ratio:.1f}x\u00a0[{r.ci_low:.1f},\u00a0{r.ci_high:.1f}]{tail}"
     if r.undefined_because:
         return "none (no gain)"
     missed = [m for m, f in ((r.method_a, r.feedback_a), (r.method_b, r.feedback_b)) if np.isnan(f)]
@@ -156,8 +158,10 @@ def _ratio(r: EfficiencyRatio) -> str:
 def budget_phrase(r: EfficiencyRatio) -> str:
     """`efficiency_at_budget`'s result in words: the ratio with its interval, or why there is none."""
     if not np.isnan(r.ratio):
-        return (f"{r.ratio:.1f}x [{r.ci_low:.1f}, {r.ci_high:.1f}] ({r.method_a} reaches {r.target:.0%} after "
-                f"{r.feedback_a:.0f}; {r.n_boot_valid}/{r.n_boot} bootstrap draws reached)")
+        how = "at least " if r.a_at_first_point else ""
+        first = ", its first evaluation after feedback" if r.a_at_first_point else ""
+        return (f"{how}{r.ratio:.1f}x [{r.ci_low:.1f}, {r.ci_high:.1f}] ({r.method_a} reaches {r.target:.0%} after "
+                f"{r.feedback_a:.0f}{first}; {r.n_boot_valid}/{r.n_boot} bootstrap draws reached)")
     if r.undefined_because:
         return f"no ratio ({r.undefined_because})"
     if np.isnan(r.feedback_a):
@@ -217,7 +221,10 @@ def answer_section(
             "evaluation images]"
             + ("; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval over seeds, "
                "paired where both ran the same seeds]"
-               if at_final or to_target else ""),
+               if at_final or to_target else "")
+            + (". \u2265: HERO reached that success at its first evaluation after feedback, so it may need less and "
+               "the ratio is a floor set by how often runs were evaluated; \u2264: B did (a ceiling); unresolved: "
+               "both did" if any(r.bound for r in (*at_final, *to_target, *at_budget)) else ""),
             "tables/ranking.csv",
         )
     )
