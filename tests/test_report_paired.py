@@ -26,6 +26,22 @@ def test_a_constant_gain_under_large_seed_swings_is_above_zero_when_paired():
     assert 0 < row["ci_low"] < 0.1 < row["ci_high"] and row["verdict"] == "a above b"
 
 
+def test_three_seeds_that_a_t_test_does_not_separate_are_within_noise():
+    """The baseline comparison's toy-mountain, HERO against pretrained over 3 seeds (differences 0.53, 0.44,
+    0.16 on 32 images each): the bootstrap alone put the interval above zero, the paired t-interval over the
+    seeds does not, and the report must not claim a win that a t-test over its seeds would not."""
+    df = pd.DataFrame(_rows("hero", [1.0, 1.0, 0.66], n_eval=32)
+                      + _rows("sd-pretrained", [0.47, 0.56, 0.50], n_eval=32))
+    (row,) = paired_differences(df, pairs=[("hero", "sd-pretrained")]).to_dict("records")
+    d = np.array([0.53, 0.44, 0.16])
+    half = 4.302652729911275 * d.std(ddof=1) / np.sqrt(3)  # Student's t, 2 degrees of freedom
+    assert row["t_widened"] and row["verdict"] == "within noise"
+    assert np.isclose(row["ci_low"], d.mean() - half) and np.isclose(row["ci_high"], d.mean() + half)
+    five = pd.DataFrame(_rows("hero", [b + 0.1 for b in [0.2, 0.5, 0.3, 0.6, 0.4]]) + _rows("sd-pretrained",
+                        [0.2, 0.5, 0.3, 0.6, 0.4]))
+    assert not paired_differences(five, pairs=[("hero", "sd-pretrained")])["t_widened"].iloc[0]  # no spread
+
+
 def test_no_difference_is_within_noise_and_only_shared_seeds_count():
     df = pd.DataFrame(_rows("hero", [0.3, 0.4, 0.5]) + _rows("d3po-style", [0.3, 0.4, 0.5, 0.9]))
     (row,) = paired_differences(df, pairs=[("hero", "d3po-style"), ("hero", "absent")]).to_dict("records")

@@ -3,7 +3,9 @@ feedback-efficiency ratios, and one sentence generated from those numbers (who w
 
 Intervals come from a two-level bootstrap: each draw resamples a method's seeds with replacement (seeds are
 the only replication of training) and then each drawn seed's evaluation images (a binomial draw around its
-success rate, so that a few evaluation images count as the uncertainty they are). The difference between
+success rate, so that a few evaluation images count as the uncertainty they are), widened to the t-interval
+over the seeds where that is wider (`few_seeds`: with few seeds the bootstrap alone is too narrow). The difference
+between
 two methods uses the paired interval of `reports.paired` where that pair was computed (same seeds, and image by
 image where both drew the same evaluation noises), else independent draws of both; when its interval spans 0,
 the sentence says "within noise".
@@ -19,7 +21,7 @@ import pandas as pd
 
 from hero_bench.metrics.curves import EfficiencyRatio
 from hero_bench.metrics.lora_only import LORA_ONLY
-from hero_bench.reports import tables
+from hero_bench.reports import few_seeds, tables
 from hero_bench.reports.content import Section, Table
 
 N_BOOT = 4000
@@ -56,7 +58,7 @@ def standings(df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict[str
             draws = (rng.binomial(n, p[picks]) / n).mean(axis=1)
         else:
             draws = p[picks].mean(axis=1)
-        low, high = np.quantile(draws, [0.025, 0.975])
+        low, high, _ = few_seeds.widen(*(float(q) for q in np.quantile(draws, [0.025, 0.975])), p, (0.0, 1.0))
         row = Standing(str(label), float(p.mean()), float(low), float(high), len(p), draws)
         out.setdefault(str(task), []).append(row)
     for rows in out.values():

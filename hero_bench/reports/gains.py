@@ -16,7 +16,8 @@ import pandas as pd
 from hero_bench.reports import tables
 from hero_bench.reports.paired import paired_interval
 
-COLUMNS = ["task", "method", "n_seeds", "start", "final", "gain", "ci_low", "ci_high", "verdict", "pairing"]
+COLUMNS = ["task", "method", "n_seeds", "start", "final", "gain", "ci_low", "ci_high", "verdict", "pairing",
+           "t_widened"]
 
 
 def _first_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +28,8 @@ def _first_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def own_gains(df: pd.DataFrame, n_boot: int = 4000, seed: int = 0) -> pd.DataFrame:
     """Per task and learner (a method that uses feedback and has trained epochs): mean over seeds of final minus
-    first-epoch success, with a 95% paired bootstrap interval (`paired.paired_interval`). `df` is the report's
+    first-epoch success, with a 95% paired interval (`paired.paired_interval`: bootstrap, widened by a t-interval
+    over the seeds where that is wider). `df` is the report's
     results table (with `label`)."""
     learners = df[df["uses_feedback"].astype(str).str.lower().isin(("true", "1", "1.0"))] \
         if "uses_feedback" in df.columns else df
@@ -40,12 +42,12 @@ def own_gains(df: pd.DataFrame, n_boot: int = 4000, seed: int = 0) -> pd.DataFra
     for (task, label), end in fin.groupby(["task", "label"], sort=True):
         end = end.set_index("seed").sort_index()
         start = first[(first["task"] == task) & (first["label"] == label)].set_index("seed").loc[end.index]
-        low, high, pairing = paired_interval(end, start, rng, n_boot)
+        low, high, pairing, widened = paired_interval(end, start, rng, n_boot)
         s, f = float(start["success_rate"].mean()), float(end["success_rate"].mean())
         rows.append({"task": str(task), "method": str(label), "n_seeds": len(end), "start": s, "final": f,
                      "gain": f - s, "ci_low": low, "ci_high": high,
                      "verdict": "gains" if low > 0 else "loses" if high < 0 else "within noise",
-                     "pairing": pairing})
+                     "pairing": pairing, "t_widened": widened})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hero_bench.metrics.lora_only import LORA_ONLY
-from hero_bench.reports import tables
+from hero_bench.reports import few_seeds, tables
 from hero_bench.reports.content import Section, Table
 from hero_bench.run_files import STD_NOISE_EVAL
 
@@ -105,10 +105,11 @@ def _draws(p: np.ndarray, n: np.ndarray | None, picks: np.ndarray, rng: np.rando
 
 def paired_interval(
     ra: pd.DataFrame, rb: pd.DataFrame, rng: np.random.Generator, n_boot: int = 4000
-) -> tuple[float, float, str]:
-    """95% bootstrap interval of mean(a) - mean(b) over rows `ra` and `rb` that share their seeds, row for row
-    (results rows with `success_rate`, `n_eval`, and `run_dir` where per-image verdicts are on disk), and the
-    pairing used: "images" where both rows of every seed were judged on the same noises, else "seeds"."""
+) -> tuple[float, float, str, bool]:
+    """95% interval of mean(a) - mean(b) over rows `ra` and `rb` that share their seeds, row for row (results
+    rows with `success_rate`, `n_eval`, and `run_dir` where per-image verdicts are on disk); the pairing used:
+    "images" where both rows of every seed were judged on the same noises, else "seeds"; and whether the paired
+    t-interval over the seeds' differences widened the bootstrap's (`few_seeds.widen`)."""
     pa, pb = ra["success_rate"].to_numpy(float), rb["success_rate"].to_numpy(float)
     na = ra["n_eval"].to_numpy(int) if "n_eval" in ra and ra["n_eval"].notna().all() else None
     nb = rb["n_eval"].to_numpy(int) if "n_eval" in rb and rb["n_eval"].notna().all() else None
@@ -118,7 +119,8 @@ def paired_interval(
     if diffs is None:
         diffs, pairing = _draws(pa, na, picks, rng) - _draws(pb, nb, picks, rng), "seeds"
     low, high = np.quantile(diffs, [0.025, 0.975])
-    return float(low), float(high), pairing
+    low, high, widened = few_seeds.widen(float(low), float(high), pa - pb, (-1.0, 1.0))
+    return low, high, pairing, widened
 
 
 def paired_differences(
@@ -140,7 +142,7 @@ def paired_differences(
                 continue
             ra, rb = by_label[a].loc[seeds], by_label[b].loc[seeds]
             pa, pb = ra["success_rate"].to_numpy(float), rb["success_rate"].to_numpy(float)
-            low, high, pairing = paired_interval(ra, rb, rng, n_boot)
+            low, high, pairing, widened = paired_interval(ra, rb, rng, n_boot)
             rows.append(
                 {
                     "task": str(task),
@@ -154,6 +156,7 @@ def paired_differences(
                     "ci_high": high,
                     "verdict": "a above b" if low > 0 else "a below b" if high < 0 else "within noise",
                     "pairing": pairing,
+                    "t_widened": widened,
                 }
             )
     return pd.DataFrame(rows)
@@ -199,11 +202,12 @@ def paired_section(diffs: pd.DataFrame, out: Path) -> Section | None:
             "paired-table",
             shown.set_index("task"),
             "Final success of a minus b over the seeds both ran; 95% paired bootstrap over seeds and evaluation "
-            "images. The baselines and HERO's LoRA-only rows use the same N(0, I) evaluation noises; HERO's own rows "
-            "its learned noise. Pairing 'images': image i of both methods starts from the same noise and the "
-            "bootstrap resamples image indices jointly; 'seeds': the two methods' images are drawn independently "
-            "(wider). With one seed the interval holds only evaluation-image noise, not seed-to-seed spread. "
-            "'within noise': the interval spans 0.",
+            "images, widened where the paired t-interval over the seeds' differences is wider (few seeds; "
+            "'t_widened' in the CSV). The baselines and HERO's LoRA-only rows use the same N(0, I) evaluation "
+            "noises; HERO's own rows its learned noise. Pairing 'images': image i of both methods starts from the "
+            "same noise and the bootstrap resamples image indices jointly; 'seeds': the two methods' images are "
+            "drawn independently (wider). With one seed the interval holds only evaluation-image noise, not "
+            "seed-to-seed spread. 'within noise': the interval spans 0.",
             "tables/paired_differences.csv",
         )
     )

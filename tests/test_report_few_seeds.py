@@ -1,0 +1,33 @@
+"""Intervals with few seeds: the bootstrap's, widened to the t-interval over the seeds where that is wider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hero_bench.reports.answer import standings
+from hero_bench.reports.few_seeds import t_interval, widen
+
+
+def test_the_t_interval_uses_students_quantile_and_stays_within_bounds():
+    low, high = t_interval(np.array([0.1, 0.2, 0.3]), (-1.0, 1.0))
+    assert (low, high) == pytest.approx((0.2 - 4.302653 * 0.1 / 3**0.5, 0.2 + 4.302653 * 0.1 / 3**0.5))
+    assert t_interval(np.array([0.1, 0.9]), (0.0, 1.0)) == (0.0, 1.0)  # 12.7 standard errors: clipped
+    assert t_interval(np.array([0.4]), (0.0, 1.0)) is None  # one seed: no spread to estimate
+
+
+def test_widen_keeps_the_wider_side_of_each():
+    assert widen(0.1, 0.3, np.array([0.1, 0.2, 0.3]), (-1.0, 1.0))[2] is True
+    low, high, widened = widen(-0.9, 0.95, np.array([0.1, 0.2, 0.3]), (-1.0, 1.0))
+    assert (low, high, widened) == (-0.9, 0.95, False)
+    assert widen(0.2, 0.4, np.array([0.3]), (0.0, 1.0)) == (0.2, 0.4, False)
+
+
+def test_a_two_seed_mean_is_not_pinned_down_by_many_images():
+    """Two seeds at 0.2 and 0.8 with 1,024 images each: the bootstrap sees only the two values (about
+    [0.2, 0.8]); where the next seed lands is as open as the t-interval says."""
+    rows = [{"task": "t", "label": "hero", "method": "hero", "seed": s, "epoch": 3, "success_rate": p,
+             "n_eval": 1024} for s, p in enumerate([0.2, 0.8])]
+    (s,) = standings(pd.DataFrame(rows))["t"]
+    assert (s.low, s.high) == (0.0, 1.0)
