@@ -4,11 +4,10 @@ feedback-efficiency ratios, and one sentence generated from those numbers (who w
 Intervals come from a two-level bootstrap: each draw resamples a method's seeds with replacement (seeds are
 the only replication of training) and then each drawn seed's evaluation images (a binomial draw around its
 success rate, so that a few evaluation images count as the uncertainty they are), widened to the t-interval
-over the seeds where that is wider (`few_seeds`: with few seeds the bootstrap alone is too narrow). The difference
-between
-two methods uses the paired interval of `reports.paired` where that pair was computed (same seeds, and image by
-image where both drew the same evaluation noises), else independent draws of both; when its interval spans 0,
-the sentence says "within noise".
+over the seeds where that is wider (`few_seeds`: with few seeds the bootstrap alone is too narrow). The
+difference between two methods uses the paired interval of `reports.paired` where that pair was computed (same
+seeds, and image by image where both drew the same evaluation noises), else independent draws of both; when its
+interval spans 0, the sentence says "within noise".
 """
 
 from __future__ import annotations
