@@ -31,3 +31,17 @@ def test_a_two_seed_mean_is_not_pinned_down_by_many_images():
              "n_eval": 1024} for s, p in enumerate([0.2, 0.8])]
     (s,) = standings(pd.DataFrame(rows))["t"]
     assert (s.low, s.high) == (0.0, 1.0)
+
+
+def test_the_answer_says_when_two_seeds_cannot_separate_anything():
+    from hero_bench.reports.answer import answer_section
+
+    def ranked(n_seeds: int) -> dict:
+        rows = [{"task": "t", "label": m, "method": m, "seed": s, "epoch": 3, "success_rate": p + 0.05 * s,
+                 "n_eval": 64} for m, p in (("hero", 0.8), ("sd-pretrained", 0.3)) for s in range(n_seeds)]
+        return standings(pd.DataFrame(rows))
+
+    two = answer_section(ranked(2), [], [], 0.5)
+    assert any(b.startswith("Two seeds: the t-interval") for b in two.bullets)
+    assert "widened to the t-interval over seeds" in two.tables[0].caption
+    assert not any(b.startswith("Two seeds") for b in answer_section(ranked(3), [], [], 0.5).bullets)

@@ -219,7 +219,7 @@ def answer_section(
             "answer-table",
             pd.DataFrame(rows).set_index("task"),
             f"Methods ranked by final success (mean over {over} seeds) [95% interval: bootstrap over seeds and "
-            "evaluation images]"
+            "evaluation images, widened to the t-interval over seeds where that is wider]"
             + ("; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval over seeds, "
                "paired where both ran the same seeds]"
                if at_final or to_target else "")
@@ -231,6 +231,12 @@ def answer_section(
     )
     lookup = paired_lookup(paired)
     sec.bullets.extend(sentence(task, rs, lookup) for task, rs in ranked.items())
+    if seeds[0] == 2:
+        sec.bullets.append(
+            "Two seeds: the t-interval over two seeds (Student's t with one degree of freedom, 12.7 standard "
+            "errors) covers nearly every value, so no difference can separate from noise here; three seeds are the "
+            "least that can, five make a claim."
+        )
     return sec
 
 
