@@ -204,17 +204,24 @@ def efficiency_at_final(
     The interval recomputes that level in every draw (`_final_level_draws`): where it stays at its point value,
     B's seed-to-seed spread in where it ends is missed, and an interval like 8x [8x, 8x] can stand beside a
     comparator whose own gain is within noise."""
+    return _at_final(df, method_a, method_b, task, n_boot, seed, level)[0]
+
+
+def _at_final(df: pd.DataFrame, method_a: str, method_b: str, task: str, n_boot: int, seed: int,
+              level: float) -> tuple[EfficiencyRatio, np.ndarray, np.ndarray]:
+    """`efficiency_at_final` and its draws' reaches of A and B (empty when there is no gain to match), which
+    `efficiency_at_budget` reads too."""
     r = efficiency_ratio(df, method_a, method_b, final_success(df, method_b, task), task=task, n_boot=0,
                          seed=seed)
     if r.feedback_b == 0:
         why = f"{method_b} ends no higher than it starts, {r.target:.0%}: no gain to match"
-        nan = float("nan")
+        nan, none = float("nan"), np.array([])
         return replace(r, ratio=nan, ci_low=nan, ci_high=nan, n_boot=n_boot, n_boot_valid=0, undefined_because=why,
-                       a_at_first_point=False, b_at_first_point=False)
+                       a_at_first_point=False, b_at_first_point=False), none, none
     reach_a, reach_b, paired = _final_level_draws(at_feedback(df[df["task"] == task]), method_a, method_b,
                                                   np.random.default_rng(seed), n_boot)
     lo, hi, valid = _interval(reach_b, reach_a, reach_b, level)
-    return replace(r, ci_low=lo, ci_high=hi, n_boot=n_boot, n_boot_valid=valid, paired=paired)
+    return replace(r, ci_low=lo, ci_high=hi, n_boot=n_boot, n_boot_valid=valid, paired=paired), reach_a, reach_b
 
 
 def _final_level_draws(tdf: pd.DataFrame, method_a: str, method_b: str, rng: np.random.Generator,
@@ -351,12 +358,11 @@ def efficiency_at_budget(
     a flat, noisy B curve that touch comes early by chance, so both are reported. The interval draws seeds as
     `efficiency_at_final` does and recomputes the level B ends at in each draw; B's budget stays fixed. No
     gain by B: no ratio, as there, and a draw in which B ends no higher than it starts gives none either."""
-    r = efficiency_at_final(df, method_a, method_b, task, n_boot=n_boot, seed=seed, level=level)
+    r, reach_a, reach_b = _at_final(df, method_a, method_b, task, n_boot, seed, level)
     tdf = at_feedback(df[df["task"] == task])
     budget = float(tdf.loc[tdf["method"] == method_b, "feedback_used"].max())
     if r.undefined_because:
         return replace(r, feedback_b=budget)
-    reach_a, reach_b, paired = _final_level_draws(tdf, method_a, method_b, np.random.default_rng(seed), n_boot)
     lo, hi, valid = _interval(budget, reach_a, reach_b, level)
     return replace(r, feedback_b=budget, ratio=_ratio(r.feedback_a, budget), ci_low=lo, ci_high=hi,
-                   n_boot_valid=valid, paired=paired, b_at_first_point=False)
+                   n_boot_valid=valid, b_at_first_point=False)
