@@ -45,3 +45,22 @@ def test_the_answer_says_when_two_seeds_cannot_separate_anything():
     assert any(b.startswith("Two seeds: the t-interval") for b in two.bullets)
     assert "widened to the t-interval over seeds" in two.tables[0].caption
     assert not any(b.startswith("Two seeds") for b in answer_section(ranked(3), [], [], 0.5).bullets)
+
+
+def test_an_unpaired_difference_is_as_wide_as_a_welch_test_over_the_seeds():
+    """Three seeds against five, so no paired interval: the sentence's interval covers Welch's."""
+    from scipy import stats
+
+    from hero_bench.reports.answer import compare
+
+    rows = [{"task": "t", "label": m, "method": m, "seed": s, "epoch": 3, "success_rate": p, "n_eval": 1024}
+            for m, ps in (("hero", [0.9, 0.6, 0.75]), ("sd-pretrained", [0.4, 0.5, 0.45, 0.42, 0.48]))
+            for s, p in enumerate(ps)]
+    by_name = {s.method: s for s in standings(pd.DataFrame(rows))["t"]}
+    a, b = np.array([0.9, 0.6, 0.75]), np.array([0.4, 0.5, 0.45, 0.42, 0.48])
+    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 5
+    dof = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 4)
+    half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb)
+    text = compare(by_name["hero"], by_name["sd-pretrained"])
+    low = a.mean() - b.mean() - half
+    assert f"95% CI {low:+.2f} to" in text and "3 vs 5 seeds" in text, text

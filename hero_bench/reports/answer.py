@@ -38,6 +38,8 @@ class Standing:
     high: float
     n_seeds: int
     draws: np.ndarray
+    values: np.ndarray
+    """The per-seed final successes (for the Welch interval of an unpaired difference)."""
 
     def cell(self) -> str:
         # non-breaking spaces: a narrow cell wraps only between the name and its figures
@@ -58,7 +60,7 @@ def standings(df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict[str
         else:
             draws = p[picks].mean(axis=1)
         low, high, _ = few_seeds.widen(*(float(q) for q in np.quantile(draws, [0.025, 0.975])), p, (0.0, 1.0))
-        row = Standing(str(label), float(p.mean()), float(low), float(high), len(p), draws)
+        row = Standing(str(label), float(p.mean()), float(low), float(high), len(p), draws, p)
         out.setdefault(str(task), []).append(row)
     for rows in out.values():
         rows.sort(key=lambda s: (-s.mean, s.method))
@@ -89,7 +91,10 @@ def compare(a: Standing, b: Standing, paired_ci: tuple[float, float] | None = No
     if paired_ci is not None:
         (low, high), kind = paired_ci, "paired 95% CI"
     else:
-        (low, high), kind = np.quantile(a.draws - b.draws, [0.025, 0.975]), "95% CI"
+        low, high = (float(q) for q in np.quantile(a.draws - b.draws, [0.025, 0.975]))
+        # few seeds: at least as wide as a Welch test over the two methods' seeds
+        low, high, _ = few_seeds.union(low, high, few_seeds.welch_interval(a.values, b.values, (-1.0, 1.0)))
+        kind = "95% CI"
     seeds = f"; {a.n_seeds} vs {b.n_seeds} seeds" if a.n_seeds != b.n_seeds else ""
     ci = f"{kind} {low:+.2f} to {high:+.2f}{seeds}"
     if low <= 0 <= high:

@@ -27,11 +27,30 @@ def t_interval(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, 
     return max(float(v.mean()) - half, bounds[0]), min(float(v.mean()) + half, bounds[1])
 
 
+def union(low: float, high: float, other: tuple[float, float] | None) -> tuple[float, float, bool]:
+    """The union of the interval (low, high) and `other` (none: unchanged), and whether `other` widened it."""
+    if other is None:
+        return low, high, False
+    new_low, new_high = min(low, other[0]), max(high, other[1])
+    return new_low, new_high, (new_low, new_high) != (low, high)
+
+
 def widen(low: float, high: float, values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float, bool]:
     """The union of the bootstrap interval (low, high) and the t-interval over the per-seed `values`, and
     whether the t-interval widened it."""
-    t = t_interval(values, bounds)
-    if t is None:
-        return low, high, False
-    new_low, new_high = min(low, t[0]), max(high, t[1])
-    return new_low, new_high, (new_low, new_high) != (low, high)
+    return union(low, high, t_interval(values, bounds))
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float] | None:
+    """95% Welch interval of mean(a) - mean(b) for independent per-seed values (Welch-Satterthwaite degrees of
+    freedom), clipped to `bounds`; None unless both have two values or more."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = float(a.mean() - b.mean())
+    if va + vb == 0:
+        return diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, dof)) * float(np.sqrt(va + vb))
+    return max(diff - half, bounds[0]), min(diff + half, bounds[1])
