@@ -231,7 +231,8 @@ def build_report(
             [["task", "method", "n_seeds", "start", "final", "final - start [95% CI]", "verdict", "pairing"]]
             .round({"start": 3, "final": 3}).set_index("task"),
             "Each learner's own gain: final success minus its success before any feedback (epoch 0, the same seed's "
-            "evaluation noises), 95% paired bootstrap. An efficiency ratio against a comparator whose own gain is "
+            "evaluation noises), 95% paired bootstrap, widened to the paired t-interval over seeds where that is wider "
+            "('t_widened' in the CSV). An efficiency ratio against a comparator whose own gain is "
             "within noise measures how fast HERO reaches that comparator's starting level plus luck.",
             "tables/own_gains.csv",
         ))
