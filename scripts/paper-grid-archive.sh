@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Keep the finished runs of the paper-size grid in the repository, compactly, so that the next session (or
-# machine) resumes the grid instead of redoing them: results, config, labels and per-image verdicts, no images
-# or weights (about 0.1 MB a run). Restore before re-running scripts/paper-grid.sh:
+# machine) resumes the grid instead of redoing them: results, config, labels, per-image verdicts and the
+# secondary metrics a report stored per epoch (metrics.json), no images or weights (about 0.1 MB a run). Build
+# the report on SRC first (`hero-bench report SRC ...`): the images' CLIP scores are kept only if it scored them.
+# Restore before re-running scripts/paper-grid.sh:
 #   mkdir -p runs/paper-grid && cp -rn docs/results/paper-grid/runs/. runs/paper-grid/
 # The grid on today's default model (Dec 2026) is archived with
 #   bash scripts/paper-grid-archive.sh runs/paper-grid-v3 docs/results/paper-grid-v3/runs
@@ -19,7 +21,14 @@ find "$SRC" -name done.json | while read -r done; do
     for e in "$ev"/epoch_*; do
       mkdir -p "$DST/$rel/$(basename "$ev")/$(basename "$e")"
       cp "$e"/verdicts.json "$DST/$rel/$(basename "$ev")/$(basename "$e")/" 2>/dev/null || true
+      cp "$e"/metrics.json "$DST/$rel/$(basename "$ev")/$(basename "$e")/" 2>/dev/null || true
     done
   done
 done
 echo "archived $(find "$DST" -name done.json | wc -l) finished runs under $DST"
+unscored=$(find "$SRC" -path '*/epoch_*/0000.png' | while read -r png; do
+  [ -e "$(dirname "$png")/metrics.json" ] || echo x; done | wc -l)
+if [ "$unscored" -gt 0 ]; then
+  echo "note: $unscored evaluation folders had images but no stored metrics; their CLIP scores are not archived" \
+       "(run hero-bench report $SRC first, then archive again)" >&2
+fi

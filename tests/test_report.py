@@ -159,10 +159,12 @@ def test_secondary_metrics_are_computed_where_models_exist(runs_root, tmp_path):
     assert "blip_score: missing — no BLIP ITM model given" in text and "imagereward: missing" in text
 
 
-def test_each_evaluation_folder_is_scored_once(runs_root, tmp_path, monkeypatch):
-    """The final-epoch table and the per-epoch curves share one scoring of the last epoch's images."""
+def test_each_evaluation_folder_is_scored_once(tmp_path, monkeypatch):
+    """The final-epoch table and the per-epoch curves share one scoring of the last epoch's images, and the
+    next report of the same runs reuses the stored scores instead of scoring again."""
     from hero_bench.metrics.tiny import tiny_clip_folder
 
+    root = demo_runs(tmp_path / "runs", seeds=(0, 1), ablation=False, epochs=2)
     suite = MetricSuite.from_folders(clip=tiny_clip_folder(tmp_path / "clip"))
     calls: list[int] = []
     compute = suite.compute
@@ -172,8 +174,13 @@ def test_each_evaluation_folder_is_scored_once(runs_root, tmp_path, monkeypatch)
         return compute(images, prompts, good)
 
     monkeypatch.setattr(suite, "compute", counted)
-    build_report([runs_root], tmp_path / "m", "md", suite=suite)
-    assert len(calls) == sum(len(r.eval_epochs()) for r in load_runs([runs_root]).runs)
+    first = build_report([root], tmp_path / "m", "md", suite=suite)
+    assert len(calls) == sum(len(r.eval_epochs()) for r in load_runs([root]).runs) > 0
+    calls.clear()
+    second = build_report([root], tmp_path / "n", "md", suite=suite)
+    assert calls == []
+    table = "tables/metrics_per_epoch.csv"
+    assert (first.parent / table).read_text() == (second.parent / table).read_text()
 
 
 def test_missing_metrics_are_never_zeros(runs_root, tmp_path):
@@ -234,8 +241,9 @@ def test_source_date_epoch_makes_a_rebuilt_report_the_same_file(runs_root, tmp_p
 def test_alignment_is_scored_against_the_prompt_the_person_asked_for(tmp_path):
     """sd-enhanced samples from its enhanced prompt and DreamBooth from its [V] prompt; CLIP alignment must still
     compare each image with the task's evaluation prompt it stands for, as for every other method."""
-    from hero_bench.reports.build import _epoch_metric_rows, _ScoredBatches
+    from hero_bench.reports.build import _epoch_metric_rows
     from hero_bench.reports.fixtures import PROMPTS
+    from hero_bench.reports.scored import ScoredBatches
 
     run = write_run(tmp_path, "toy-blue-circle", "sd-enhanced", 0, lambda e: 0.5, uses_feedback=False, epochs=1,
                     n_eval=8)
@@ -252,8 +260,9 @@ def test_alignment_is_scored_against_the_prompt_the_person_asked_for(tmp_path):
     asked, sampled = (float(suite.clip.clip_score(batch.images(), p).mean()) for p in (batch.metric_prompts,
                                                                                          batch.prompts))
     assert asked != pytest.approx(sampled, abs=1e-3), "the two prompt sets must tell the scores apart"
-    assert _ScoredBatches(suite)(batch).values["clip_score"] == pytest.approx(asked)
-    per_epoch = _epoch_metric_rows(load_runs([tmp_path]), _ScoredBatches(suite))  # the curves' path
+    loaded = load_runs([tmp_path]).runs[0]
+    assert ScoredBatches(suite)(loaded, batch.folder).values["clip_score"] == pytest.approx(asked)
+    per_epoch = _epoch_metric_rows(load_runs([tmp_path]), ScoredBatches(suite))  # the curves' path
     assert per_epoch.set_index("epoch").loc[1, "clip_score"] == pytest.approx(asked)
 
 

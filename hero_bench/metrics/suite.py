@@ -45,6 +45,8 @@ class MetricSuite:
     blip: BlipItmScorer | None = None
     imagereward: ir.ImageRewardModel | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+    """The folder each loaded model came from, so that a stored score can be tied to its model."""
 
     @classmethod
     def from_folders(
@@ -67,6 +69,7 @@ class MetricSuite:
                 continue
             try:
                 setattr(suite, attr, load(folder))
+                suite.sources[attr] = Path(folder)
             except MetricUnavailable as e:
                 suite.unavailable[attr] = str(e)
             except (OSError, ValueError, RuntimeError) as e:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from hero_bench.errors import HeroBenchError
 from hero_bench.metrics import curves
-from hero_bench.metrics.suite import METRICS, MetricResult, MetricSuite
+from hero_bench.metrics.suite import METRICS, MetricSuite
 from hero_bench.reports import plots, tables
 from hero_bench.reports.answer import answer_section, budget_phrase, ranking_long, sentence_pairs, standings
 from hero_bench.reports.comparability import mixes
@@ -24,8 +24,9 @@ from hero_bench.reports.diagnostics import diagnostics_section
 from hero_bench.reports.gains import gain_phrase, own_gains
 from hero_bench.reports.paired import paired_section, report_differences
 from hero_bench.reports.provenance import provenance, runs_section
-from hero_bench.reports.runs import EvalBatch, RunSet, load_runs
-from hero_bench.reports.samples import sample_grid
+from hero_bench.reports.runs import RunSet, load_runs
+from hero_bench.reports.samples import matches_record, sample_grid, sample_picks, sample_pools, write_record
+from hero_bench.reports.scored import MODEL_OF, ScoredBatches
 from hero_bench.source_date import built_at
 
 SECONDARY = ["diversity", "clip_score", "blip_score", "imagereward"]
@@ -48,21 +49,7 @@ def default_suite(runs: RunSet, clip: Path | None, blip: Path | None, imagerewar
     return MetricSuite.from_folders(clip, blip, imagereward)
 
 
-class _ScoredBatches:
-    """The suite's metrics per evaluation folder, computed once: the final-epoch table and the per-epoch
-    curves both score the last epoch's images, and metric models are the slow part of a report."""
-
-    def __init__(self, suite: MetricSuite) -> None:
-        self.suite = suite
-        self._done: dict[Path, MetricResult] = {}
-
-    def __call__(self, batch: EvalBatch) -> MetricResult:
-        if batch.folder not in self._done:
-            self._done[batch.folder] = self.suite.compute(batch.images(), batch.metric_prompts)
-        return self._done[batch.folder]
-
-
-def _secondary_rows(runs: RunSet, score: _ScoredBatches) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+def _secondary_rows(runs: RunSet, score: ScoredBatches) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """One row per run: secondary metrics of its final-epoch images (results.csv columns take precedence)."""
     rows: list[dict] = []
     missing: dict[str, str] = {}
@@ -72,19 +59,23 @@ def _secondary_rows(runs: RunSet, score: _ScoredBatches) -> tuple[pd.DataFrame, 
         fin = run.results.loc[run.results["epoch"].idxmax()]
         row = {"task": task, "method": fin["label"], "seed": seed, "epoch": int(fin["epoch"])}
         logged = {m: float(fin[m]) for m in SECONDARY if m in fin.index and pd.notna(fin[m])}
-        batch = run.final_eval()
-        if batch is not None and len(logged) < len(SECONDARY):
-            res = score(batch)
+        epochs = run.eval_epochs()
+        res = score(run, epochs[-1]) if epochs and len(logged) < len(SECONDARY) else None
+        if res is not None:
             for m in SECONDARY:
                 if m in res.values and m not in logged:
                     logged[m] = res.values[m]
                 elif m in res.missing:
                     missing.setdefault(m, res.missing[m])
             notes.update(res.notes)
-        elif batch is None:
+        elif len(logged) < len(SECONDARY):
             for m in SECONDARY:
                 if m not in logged:
-                    missing.setdefault(m, f"no evaluation images in {run.path / 'eval'}")
+                    model = MODEL_OF[m]
+                    absent = getattr(score.suite, model) is None
+                    missing.setdefault(m, score.suite.unavailable.get(model, f"no {model} model") if absent
+                                       else f"no evaluation images in {run.path / 'eval'} and no score stored "
+                                       f"for this {model} model")
         rows.append({**row, **logged})
     df = pd.DataFrame(rows)
     for m in SECONDARY:
@@ -93,7 +84,7 @@ def _secondary_rows(runs: RunSet, score: _ScoredBatches) -> tuple[pd.DataFrame, 
     return df, missing, notes
 
 
-def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
+def _epoch_metric_rows(runs: RunSet, score: ScoredBatches) -> pd.DataFrame:
     """One row per (run, evaluated epoch): the secondary metrics of that epoch's evaluation images, so that
     a report shows how diversity and alignment move while a method learns, not only where it ends."""
     rows: list[dict] = []
@@ -103,10 +94,9 @@ def _epoch_metric_rows(runs: RunSet, score: _ScoredBatches) -> pd.DataFrame:
         label = str(run.results["label"].iloc[0])
         for folder in run.eval_epochs():
             epoch = int(folder.name.split("_")[-1])
-            batch = run.eval_batch(folder)
-            if batch is None or epoch not in results.index:
+            res = score(run, folder) if epoch in results.index else None
+            if res is None:
                 continue
-            res = score(batch)
             rows.append({"task": task, "method": label, "seed": seed, "epoch": epoch,
                          "feedback_used": float(results.loc[epoch, "feedback_used"]),
                          "uses_feedback": bool(results.loc[epoch, "uses_feedback"]),
@@ -266,7 +256,7 @@ def build_report(
         report.sections.append(sec)
 
     # --- secondary metrics (Figure 8)
-    score = _ScoredBatches(suite)
+    score = ScoredBatches(suite)
     rows, missing, notes = _secondary_rows(runs, score)
     rows.to_csv(out / "tables" / "metrics_per_run.csv", index=False)
     sec = Section("metrics", "Secondary metrics (final epoch)")
@@ -277,8 +267,8 @@ def build_report(
         view = mlong[["task", "method"]].copy()
         for m in present:
             label = m + (" (unverified)" if notes.get(m) == "unverified" else "")
-            stats = zip(mlong[f"{m}_mean"], mlong[f"{m}_std"], mlong["n_seeds"], strict=True)
-            view[label] = [tables.pm(a, s, n) for a, s, n in stats]
+            stats = zip(mlong[f"{m}_mean"], mlong[f"{m}_std"], mlong[f"{m}_n"], mlong["n_seeds"], strict=True)
+            view[label] = [tables.pm(a, s, n, of=seeds) for a, s, n, seeds in stats]
         sec.tables.append(Table("metrics-table", view, "; ".join(f"{m}: {METRICS[m]}" for m in present),
                                 "tables/metrics.csv", index=False))
         figs = plots.metrics_plot(rows, present, out / "plots" / "secondary_metrics", colours)
@@ -307,20 +297,22 @@ def build_report(
     sec.paragraphs.append("Green frame and disc: the judge counts the image as a success; red frame and cross: "
                           "failure. Drawn at random (fixed seed) from all seeds' final evaluation images.")
     (out / "samples").mkdir(exist_ok=True)
-    by_method: dict[tuple[str, str], list] = {}
-    for run in runs.runs:
-        batch = run.final_eval()
-        if batch is not None:
-            by_method.setdefault((run.key[0], str(run.results["label"].iloc[0])), []).append(batch)
-    for i, ((task, method), batches) in enumerate(sorted(by_method.items())):
-        grid = sample_grid(task, method, batches, k=samples, seed=seed + i)
-        if grid is None:
+    for pool in sample_pools(runs.runs, seed):
+        path = out / "samples" / pool.sheet_name()
+        grid = sample_grid(pool.task, pool.method, pool.batches, k=samples, seed=pool.seed) if pool.batches else None
+        picks, drawn_from = sample_picks(pool.judged, k=samples, seed=pool.seed)
+        if grid is not None:
+            grid.image.save(path)
+            write_record(path, grid.picks)
+            caption = (f"{pool.task} / {pool.method}: {grid.n_good} of {grid.n} sampled images succeed "
+                       f"(drawn from {grid.pool}).")
+        elif not pool.batches and path.exists() and matches_record(path, picks):  # archived runs: the earlier sheet
+            caption = (f"{pool.task} / {pool.method}: kept from an earlier build of this report (the run folders no "
+                       f"longer hold the images); by their verdicts, {sum(b.good[j] for b, j in picks)} of "
+                       f"{len(picks)} sampled images succeed (drawn from {drawn_from}).")
+        else:
             continue
-        path = out / "samples" / f"{_slug(task)}__{_slug(method)}.png"
-        grid.image.save(path)
-        sec.figures.append(Figure(f"samples-{_slug(task)}-{_slug(method)}", path,
-                                  f"{task} / {method}: {grid.n_good} of {grid.n} sampled images succeed "
-                                  f"(drawn from {grid.pool})."))
+        sec.figures.append(Figure(pool.figure_id(), path, caption))
     if not sec.figures:
         sec.paragraphs.append("No evaluation images were found in the run folders.")
     report.sections.append(sec)
@@ -347,10 +339,4 @@ def build_report(
         path = out / "report.md"
         path.write_text(render_markdown(report), encoding="utf-8")
     return path
-
-
-def _slug(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in text.replace("β=", "beta"))
-    return keep.strip("-") or "x"
-
 

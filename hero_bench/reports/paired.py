@@ -24,6 +24,7 @@ import pandas as pd
 from hero_bench.metrics.lora_only import LORA_ONLY
 from hero_bench.reports import few_seeds, tables
 from hero_bench.reports.content import Section, Table
+from hero_bench.reports.runs import EvalBatch
 from hero_bench.run_files import STD_NOISE_EVAL
 
 BASELINES = ("sd-pretrained", "d3po-style")
@@ -46,7 +47,7 @@ def default_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
 def image_verdicts(row: pd.Series) -> np.ndarray | None:
     """A final-epoch row's per-image verdicts on the standard N(0, I) evaluation noises, from its run folder;
     None where the row was evaluated on a noise of its own or the verdicts are not on disk. Reads verdicts.json
-    alone (not `EvalBatch`, which needs the PNGs): archived runs keep verdicts without images."""
+    alone (`EvalBatch.verdicts_only`): archived runs keep verdicts without images."""
     run_dir = str(row.get("run_dir") or "")
     label = str(row.get("label", ""))
     own_noise = str(row.get("own_eval_noise", "")).lower() in ("true", "1", "1.0")
@@ -56,9 +57,8 @@ def image_verdicts(row: pd.Series) -> np.ndarray | None:
     path = Path(run_dir) / folder / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
     if not path.is_file() and folder == STD_NOISE_EVAL:  # epoch 0: one evaluation serves both noises
         path = Path(run_dir) / "eval" / f"epoch_{int(row['epoch']):03d}" / "verdicts.json"
-    if not path.is_file():
-        return None
-    return np.asarray(json.loads(path.read_text())["good"], dtype=float)
+    batch = EvalBatch.verdicts_only(path.parent)
+    return np.asarray(batch.good, dtype=float) if batch is not None else None
 
 
 def eval_noise_key(row: pd.Series) -> tuple[int, int] | None:

@@ -63,8 +63,12 @@ class Run:
         """One evaluation folder's images, each with the prompt it was made from and the task's evaluation
         prompt it stands for (from the run's task.json; absent in folders written before it existed)."""
         batch = EvalBatch.read(folder)
+        return self.with_requested(batch) if batch is not None else None
+
+    def with_requested(self, batch: EvalBatch) -> EvalBatch:
+        """`batch` with the task's evaluation prompt each image stands for, when the run's task.json has them."""
         task_file = self.path / TASK
-        if batch is not None and task_file.exists():
+        if task_file.exists():
             asked = read_run_json(task_file).get("eval_prompts") or []
             if asked:
                 batch.requested = spread_prompts([str(p) for p in asked], len(batch.files))
@@ -92,17 +96,25 @@ class EvalBatch:
 
     @classmethod
     def read(cls, folder: Path) -> EvalBatch | None:
-        verdicts_path = folder / "verdicts.json"
+        """The folder's images with their verdicts (None when either is missing)."""
         files = sorted(folder.glob("[0-9]*.png"))
-        if not files or not verdicts_path.exists():
+        batch = cls.verdicts_only(folder) if files else None
+        if batch is None:
+            return None
+        n = min(len(files), len(batch.good))
+        return cls(folder, files[:n], batch.good[:n], batch.prompts[:n], batch.best)
+
+    @classmethod
+    def verdicts_only(cls, folder: Path) -> EvalBatch | None:
+        """The folder's verdicts and prompts without its images (an archived run keeps only these); `files`
+        name where the images were."""
+        verdicts_path = folder / "verdicts.json"
+        if not verdicts_path.exists():
             return None
         v = json.loads(verdicts_path.read_text())
         good = [bool(g) for g in v.get("good", [])]
-        prompts = [str(p) for p in v.get("prompts", [])]
-        n = min(len(files), len(good))
-        if len(prompts) < n:
-            prompts = prompts + [""] * (n - len(prompts))
-        return cls(folder, files[:n], good[:n], prompts[:n], v.get("best"))
+        prompts = ([str(p) for p in v.get("prompts", [])] + [""] * len(good))[:len(good)]
+        return cls(folder, [folder / f"{i:04d}.png" for i in range(len(good))], good, prompts, v.get("best"))
 
     def images(self, indices: Iterable[int] | None = None) -> list[Image.Image]:
         idx = range(len(self.files)) if indices is None else indices

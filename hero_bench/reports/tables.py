@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 
 
-def pm(mean: float, std: float, n: int, digits: int = 3) -> str:
-    """'0.812 ± 0.041' (sample std over seeds); a single seed has no spread to show."""
+def pm(mean: float, std: float, n: int, digits: int = 3, of: int | None = None) -> str:
+    """'0.812 ± 0.041' (sample std over seeds); a single seed has no spread to show. `of`: the seeds the method
+    ran, said when the value covers fewer ('0.812 ± 0.041 (3 of 5 seeds)')."""
     if np.isnan(mean):
         return "n/a"
+    part = f" ({n} of {of} seeds)" if of is not None and 0 < n < of else ""
     if n < 2 or np.isnan(std):
-        return f"{mean:.{digits}f} (1 seed)"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+        return f"{mean:.{digits}f}" + (part or " (1 seed)")
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{part}"
 
 
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,5 +69,6 @@ def metrics_long(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
             vals = part[m].dropna() if m in part else pd.Series(dtype=float)
             rec[f"{m}_mean"] = float(vals.mean()) if len(vals) else np.nan
             rec[f"{m}_std"] = float(vals.std()) if len(vals) > 1 else np.nan
+            rec[f"{m}_n"] = len(vals)  # runs whose images were scored; fewer than n_seeds where some kept none
         out.append(rec)
     return pd.DataFrame(out)
