@@ -12,6 +12,7 @@ from hero_bench.metrics.curves import (
     efficiency_at_budget,
     efficiency_at_final,
     efficiency_ratio,
+    expanded_alpha,
     feedback_to_target,
     final_success,
     success_curves,
@@ -100,6 +101,25 @@ def test_efficiency_ratio_resamples_shared_seeds_jointly():
     assert "(95% bootstrap CI" in extra.describe()
     assert not efficiency_ratio(table({("hero", 0): [0.2, 0.8], ("d3po", 0): [0.2, 0.8]}), "hero", "d3po", 0.75,
                                 n_boot=20).paired  # one seed: nothing to pair
+
+
+def test_efficiency_ratio_interval_is_expanded_for_few_seeds():
+    """A bootstrap over n seeds is narrower than a t-interval over them; a first-reach ratio has no t-interval, so
+    its percentiles move out (Hesterberg's expanded percentile: 0.1% and 99.9% with 5 seeds). Five HERO seeds
+    that switch at epochs 1 to 5, d3po at 8: the plain 2.5%-97.5% percentiles give 1.6x-4.0x; expanded, the
+    interval reaches 8.0x, the draw of HERO's fastest seed alone, which five seeds cannot rule out."""
+    assert expanded_alpha(0.95, 1) == pytest.approx(0.025)  # one seed: nothing to widen
+    assert expanded_alpha(0.95, 5) == pytest.approx(0.000954, abs=1e-6)
+    tails = [expanded_alpha(0.95, n) for n in range(2, 60)]
+    assert tails == sorted(tails) and tails[-1] < 0.025 and tails[0] < 1e-60
+
+    def switch(k: int) -> list[float]:
+        return [0.2] * k + [0.9] * (9 - k)
+
+    df = table({("hero", s): switch(s + 1) for s in range(5)} | {("d3po", s): switch(8) for s in range(5)})
+    r = efficiency_ratio(df, "hero", "d3po", 0.75, n_boot=2000)
+    assert (r.ratio, r.ci_low, r.ci_high, r.n_seeds) == (2.0, 1.6, 8.0, 5)
+    assert "(95% paired bootstrap CI 1.60-8.00, expanded for 5 seeds," in r.describe()
 
 
 def test_efficiency_ratio_is_undefined_when_a_method_never_reaches():

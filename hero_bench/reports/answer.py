@@ -226,7 +226,7 @@ def answer_section(
             f"Methods ranked by final success (mean over {over} seeds) [95% interval: bootstrap over seeds and "
             "evaluation images, widened to the t-interval over seeds where that is wider]"
             + ("; ratios: how many times less feedback HERO needs than method B [95% bootstrap interval over seeds, "
-               "paired where both ran the same seeds]"
+               "paired where both ran the same seeds, its percentiles expanded for few seeds]"
                if at_final or to_target else "")
             + (". \u2265: HERO reached that success at its first evaluation after feedback, so it may need less and "
                "the ratio is a floor set by how often runs were evaluated; \u2264: B did (a ceiling); unresolved: "
