@@ -108,6 +108,23 @@ def test_a_stored_value_is_used_where_images_remain(scored_and_archived, tmp_pat
     damaged.write_text("{not json")
     build_report([runs], tmp_path / "again2", "md", suite=suite)
     assert len(calls) == 1 and json.loads(damaged.read_text())["metrics"]["clip_score"]["value"] > -1
+    store = json.loads(damaged.read_text())
+    store["metrics"]["clip_score"]["value"] = "high"  # valid JSON, not a score
+    damaged.write_text(json.dumps(store))
+    build_report([runs], tmp_path / "again3", "md", suite=suite)
+    assert len(calls) == 2 and isinstance(json.loads(damaged.read_text())["metrics"]["clip_score"]["value"], float)
+
+
+def test_a_suite_without_model_folders_writes_no_store(tmp_path):
+    """Metric models built in code (no folder to fingerprint) score as before and leave the run folders alone."""
+    from hero_bench.metrics.alignment import ClipEmbedder
+    from hero_bench.metrics.tiny import tiny_clip_folder
+
+    runs = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=1)
+    suite = MetricSuite(clip=ClipEmbedder.from_folder(tiny_clip_folder(tmp_path / "clip")))
+    out = build_report([runs], tmp_path / "r", "md", suite=suite)
+    assert "clip_score" in pd.read_csv(out.parent / "tables" / "metrics_per_run.csv").columns
+    assert not list(runs.rglob(STORE))
 
 
 def test_a_store_that_cannot_be_written_leaves_nothing_behind(tmp_path, monkeypatch):

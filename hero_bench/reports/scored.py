@@ -112,15 +112,15 @@ class ScoredBatches:
     def _usable(self, entries: dict, prompts: str) -> dict[str, float]:
         models = self.models()
         return {m: float(e["value"]) for m, e in entries.items()
-                if m in MODEL_OF and isinstance(e, dict) and e.get("prompts") == prompts
-                and e.get("model") is not None and e.get("model") == models.get(MODEL_OF[m])}
+                if m in MODEL_OF and isinstance(e, dict) and isinstance(e.get("value"), int | float)
+                and e.get("prompts") == prompts and e.get("model") is not None
+                and e.get("model") == models.get(MODEL_OF[m])}
 
     def _store(self, folder: Path, res: MetricResult, prompts: str) -> None:
-        entries = read_store(folder)
-        for m, value in res.values.items():
-            if m in MODEL_OF and MODEL_OF[m] in self.models():
-                entries[m] = {"value": value, "model": self.models()[MODEL_OF[m]], "prompts": prompts}
-        write_store(folder, entries)
+        new = {m: {"value": value, "model": self.models()[MODEL_OF[m]], "prompts": prompts}
+               for m, value in res.values.items() if m in MODEL_OF and MODEL_OF[m] in self.models()}
+        if new:  # a suite whose models came without a folder (built in code) has nothing to tie a score to
+            write_store(folder, read_store(folder) | new)
 
     def _from_store(self, stored: dict[str, float], folder: Path, have_images: bool) -> MetricResult:
         res = MetricResult(values=dict(stored))
