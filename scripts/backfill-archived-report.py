@@ -11,6 +11,9 @@ Use it only where that report was built with the same toy CLIP and metric prompt
 Dec 2026: docs/results/README.md, "The committed reports, rebuilt").
 
     python scripts/backfill-archived-report.py docs/results/paper-grid-v3/runs docs/results/paper-grid-v3/report
+
+Several run folders may come before the report (a report of part of an archive). A score already stored is
+never replaced: the table's row is matched by task, method, seed and epoch, which a rerun shares.
 """
 
 from __future__ import annotations
@@ -44,13 +47,14 @@ def store_metrics(runs, report: Path) -> str:
                 skipped += 1
                 continue
             row, entries = table.loc[key], read_store(folder)
-            for metric in ("diversity", "clip_score"):  # the toy CLIP's two metrics
-                if metric in row and pd.notna(row[metric]):
-                    entries[metric] = {"value": float(row[metric]), "model": clip,
-                                       "prompts": prompts_fingerprint(prompts)}
-            write_store(folder, entries)
-            written += 1
-    return f"metrics stored in {written} evaluation folders ({skipped} had no row in the report's table)"
+            new = {metric: {"value": float(row[metric]), "model": clip, "prompts": prompts_fingerprint(prompts)}
+                   for metric in ("diversity", "clip_score")  # the toy CLIP's two metrics
+                   if metric in row and pd.notna(row[metric]) and metric not in entries}  # a stored score stands
+            if new:
+                write_store(folder, entries | new)
+                written += 1
+    return (f"metrics stored in {written} evaluation folders ({skipped} had no row in the report's table; the "
+            "others already had theirs)")
 
 
 def record_sheets(runs, report: Path, k: int = 16, seed: int = 0) -> str:
@@ -70,14 +74,14 @@ def record_sheets(runs, report: Path, k: int = 16, seed: int = 0) -> str:
             f"{len(unmatched)} {' '.join(unmatched)}")
 
 
-def main(runs_dir: str, report_dir: str) -> int:
-    runs = load_runs([runs_dir]).runs
+def main(runs_dirs: list[str], report_dir: str) -> int:
+    runs = load_runs(runs_dirs).runs
     print(store_metrics(runs, Path(report_dir)))
     print(record_sheets(runs, Path(report_dir)))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/backfill-archived-report.py RUNS_DIR OLD_REPORT_DIR")
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    if len(sys.argv) < 3:
+        sys.exit("usage: python scripts/backfill-archived-report.py RUNS_DIR [RUNS_DIR ...] OLD_REPORT_DIR")
+    sys.exit(main(sys.argv[1:-1], sys.argv[-1]))
