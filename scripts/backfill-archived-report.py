@@ -75,6 +75,11 @@ def record_sheets(runs, report: Path, k: int = 16, seed: int = 0) -> str:
 
 
 def main(runs_dirs: list[str], report_dir: str) -> int:
+    needed = [Path(report_dir) / "tables" / "metrics_per_epoch.csv", Path(report_dir) / "report.md"]
+    if missing := [str(p) for p in needed if not p.is_file()]:
+        print(f"error: {', '.join(missing)} not found: pass the report built while the images existed",
+              file=sys.stderr)
+        return 2
     runs = load_runs(runs_dirs).runs
     print(store_metrics(runs, Path(report_dir)))
     print(record_sheets(runs, Path(report_dir)))
@@ -83,5 +88,7 @@ def main(runs_dirs: list[str], report_dir: str) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
-        sys.exit("usage: python scripts/backfill-archived-report.py RUNS_DIR [RUNS_DIR ...] OLD_REPORT_DIR")
+        print("usage: python scripts/backfill-archived-report.py RUNS_DIR [RUNS_DIR ...] OLD_REPORT_DIR",
+              file=sys.stderr)
+        sys.exit(2)
     sys.exit(main(sys.argv[1:-1], sys.argv[-1]))

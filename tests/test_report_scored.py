@@ -171,3 +171,17 @@ def test_a_metric_scored_on_some_seeds_only_says_how_many(scored_and_archived, t
     metrics = pd.read_csv(out.parent / "tables" / "metrics.csv")
     assert (metrics["n_seeds"] == 2).all() and (metrics["clip_score_n"] == 1).all()
     assert re.search(r"\| \d\.\d{3} \(1 of 2 seeds\) \|", out.read_text())
+
+
+def test_a_damaged_verdicts_file_is_one_line(tmp_path):
+    """verdicts.json is all an archived run keeps of its images: a damaged one names itself, exit 2, no traceback."""
+    import subprocess
+    import sys
+
+    runs = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=1)
+    damaged = runs / "toy-blue-circle" / "hero" / "seed0" / "eval" / "epoch_001" / "verdicts.json"
+    damaged.write_text("{cut short")
+    r = subprocess.run([sys.executable, "-m", "hero_bench.cli", "report", str(runs), "--out", str(tmp_path / "r"),
+                        "--format", "md"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "hero/seed0/eval/epoch_001/verdicts.json: not valid JSON" in r.stderr

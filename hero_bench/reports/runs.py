@@ -8,7 +8,6 @@ wrote: `results.csv` (tidy, one row per epoch), `config.json` (the run's setting
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +110,7 @@ class EvalBatch:
         verdicts_path = folder / "verdicts.json"
         if not verdicts_path.exists():
             return None
-        v = json.loads(verdicts_path.read_text())
+        v = read_run_json(verdicts_path)  # a damaged file names itself in one line
         good = [bool(g) for g in v.get("good", [])]
         prompts = ([str(p) for p in v.get("prompts", [])] + [""] * len(good))[:len(good)]
         return cls(folder, [folder / f"{i:04d}.png" for i in range(len(good))], good, prompts, v.get("best"))
