@@ -4,6 +4,7 @@ and the same prompts."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -185,3 +186,30 @@ def test_a_damaged_verdicts_file_is_one_line(tmp_path):
                         "--format", "md"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "hero/seed0/eval/epoch_001/verdicts.json: not valid JSON" in r.stderr
+
+
+def test_the_backfill_gives_an_old_archive_what_a_new_one_keeps(scored_and_archived, tmp_path, clip_folder,
+                                                                 monkeypatch):
+    """Archives made before reports stored scores and sheet records: scripts/backfill-archived-report.py takes
+    them from the first build (its metrics_per_epoch.csv and sheet captions), and the rebuilt report then shows
+    the same metrics and sheets. The script tags scores with the toy CLIP, so this test's CLIP stands in for it."""
+    import runpy
+
+    from hero_bench.metrics import suite as suite_module
+
+    _, first, archive = scored_and_archived
+    for made_later in [*archive.rglob(STORE), *(first / "samples").glob("*.json")]:
+        made_later.unlink()  # as an archive and a report from before Dec 5, 2026 have them
+    monkeypatch.setattr(suite_module, "TOY_CLIP", clip_folder)
+    monkeypatch.setattr("sys.argv", ["backfill", str(archive), str(first)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(ROOT / "scripts" / "backfill-archived-report.py"), run_name="__main__")
+    assert done.value.code == 0
+    assert list(archive.rglob(STORE)) and list((first / "samples").glob("*.json"))
+    before = {t: (first / t).read_text() for t in TABLES}
+    before_text = (first / "report.md").read_text()
+    rebuilt = build_report([archive], first, "md", suite=MetricSuite.from_folders(clip=clip_folder)).parent
+    for table in TABLES:
+        pd.testing.assert_frame_equal(pd.read_csv(rebuilt / table), pd.read_csv(io.StringIO(before[table])))
+    counts = re.compile(r"\*([^*/]+) / ([^*:]+): .*?(\d+) of (\d+) sampled images succeed \(drawn from (\d+)\)")
+    assert counts.findall((rebuilt / "report.md").read_text()) == counts.findall(before_text) != []
