@@ -21,6 +21,8 @@ from hero_bench.reports.scored import STORE
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("tables/metrics_per_run.csv", "tables/metrics_per_epoch.csv", "tables/metrics.csv")
+SHEET_COUNTS = re.compile(r"\*([^*/]+) / ([^*:]+): .*?(\d+) of (\d+) sampled images succeed \(drawn from (\d+)\)")
+"""(task, method, successes, shown, pool) of each sample sheet's caption, made fresh or kept."""
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,7 @@ def test_an_archived_grid_reports_the_scores_its_images_had(scored_and_archived,
     # the sample sheets need images: the earlier build's are kept, say so, and count what they show as it did
     assert "kept from an earlier build of this report" in text
     assert text.count("](samples/") == len(list((rebuilt / "samples").glob("*.png"))) > 0
-    counts = re.compile(r"\*([^*/]+) / ([^*:]+): .*?(\d+) of (\d+) sampled images succeed \(drawn from (\d+)\)")
-    assert counts.findall(text) == counts.findall(before_text) != []
+    assert SHEET_COUNTS.findall(text) == SHEET_COUNTS.findall(before_text) != []
 
 
 def test_a_new_report_folder_of_an_archive_has_no_sample_sheets(scored_and_archived, tmp_path, clip_folder):
@@ -129,7 +130,7 @@ def test_a_suite_without_model_folders_writes_no_store(tmp_path):
 
 
 def test_a_store_that_cannot_be_written_leaves_nothing_behind(tmp_path, monkeypatch):
-    """A read-only run folder (a mounted archive) still gets its report; only the scores are not saved."""
+    """A read-only run folder (a mounted archive): writing the store raises nothing and leaves no file."""
     from hero_bench.reports import scored
 
     runs = demo_runs(tmp_path / "runs", seeds=(0,), ablation=False, epochs=1)
@@ -211,5 +212,4 @@ def test_the_backfill_gives_an_old_archive_what_a_new_one_keeps(scored_and_archi
     rebuilt = build_report([archive], first, "md", suite=MetricSuite.from_folders(clip=clip_folder)).parent
     for table in TABLES:
         pd.testing.assert_frame_equal(pd.read_csv(rebuilt / table), pd.read_csv(io.StringIO(before[table])))
-    counts = re.compile(r"\*([^*/]+) / ([^*:]+): .*?(\d+) of (\d+) sampled images succeed \(drawn from (\d+)\)")
-    assert counts.findall((rebuilt / "report.md").read_text()) == counts.findall(before_text) != []
+    assert SHEET_COUNTS.findall((rebuilt / "report.md").read_text()) == SHEET_COUNTS.findall(before_text) != []

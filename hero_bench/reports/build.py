@@ -26,7 +26,7 @@ from hero_bench.reports.paired import paired_section, report_differences
 from hero_bench.reports.provenance import provenance, runs_section
 from hero_bench.reports.runs import RunSet, load_runs
 from hero_bench.reports.samples import matches_record, sample_grid, sample_picks, sample_pools, write_record
-from hero_bench.reports.scored import MODEL_OF, ScoredBatches
+from hero_bench.reports.scored import ScoredBatches
 from hero_bench.source_date import built_at
 
 SECONDARY = ["diversity", "clip_score", "blip_score", "imagereward"]
@@ -71,11 +71,7 @@ def _secondary_rows(runs: RunSet, score: ScoredBatches) -> tuple[pd.DataFrame, d
         elif len(logged) < len(SECONDARY):
             for m in SECONDARY:
                 if m not in logged:
-                    model = MODEL_OF[m]
-                    absent = getattr(score.suite, model) is None
-                    missing.setdefault(m, score.suite.unavailable.get(model, f"no {model} model") if absent
-                                       else f"no evaluation images in {run.path / 'eval'} and no score stored "
-                                       f"for this {model} model")
+                    missing.setdefault(m, score.missing_reason(m, run.path / "eval"))
         rows.append({**row, **logged})
     df = pd.DataFrame(rows)
     for m in SECONDARY:

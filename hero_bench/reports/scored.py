@@ -97,13 +97,14 @@ class ScoredBatches:
             prompts = batch.metric_prompts if batch is not None else stored_prompts(run, folder)
             if prompts is None:
                 return None
-            stored = self._usable(read_store(folder), prompts_fingerprint(list(prompts)))
-            wanted = [m for m, model in MODEL_OF.items() if model in self.models()]
+            asked = prompts_fingerprint(list(prompts))
+            stored = self._usable(read_store(folder), asked)
+            wanted = [m for m, model in MODEL_OF.items() if getattr(self.suite, model) is not None]
             if batch is not None and (not wanted or any(m not in stored for m in wanted)):
                 res = self.suite.compute(batch.images(), batch.metric_prompts)
-                self._store(folder, res, prompts_fingerprint(list(prompts)))
+                self._store(folder, res, asked)
             elif stored:
-                res = self._from_store(stored, folder, have_images=batch is not None)
+                res = self._from_store(stored, folder)
             else:
                 return None
             self._done[folder] = res
@@ -122,15 +123,17 @@ class ScoredBatches:
         if new:  # a suite whose models came without a folder (built in code) has nothing to tie a score to
             write_store(folder, read_store(folder) | new)
 
-    def _from_store(self, stored: dict[str, float], folder: Path, have_images: bool) -> MetricResult:
+    def missing_reason(self, metric: str, where: Path) -> str:
+        """Why `metric` has no value for the evaluation images under `where` (which are not on disk)."""
+        model = MODEL_OF[metric]
+        if getattr(self.suite, model) is None:
+            return self.suite.unavailable.get(model, f"no {model} model")
+        return f"no evaluation images in {where} and no score stored for this {model} model"
+
+    def _from_store(self, stored: dict[str, float], folder: Path) -> MetricResult:
+        """Stored scores; with images on disk every wanted metric is among them (else it was computed)."""
         res = MetricResult(values=dict(stored))
-        for m, model in MODEL_OF.items():
-            if m in stored:
-                continue
-            if model not in self.models():
-                res.missing[m] = self.suite.unavailable.get(model, f"no {model} model")
-            elif not have_images:
-                res.missing[m] = f"no evaluation images in {folder} and no score stored for this {model} model"
+        res.missing = {m: self.missing_reason(m, folder) for m in MODEL_OF if m not in stored}
         if "imagereward" in stored:
             res.notes["imagereward"] = ir.PARITY
         return res
