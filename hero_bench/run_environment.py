@@ -85,6 +85,9 @@ def environment_record(device: Any, dtype: str, resumed_at_epoch: int | None) ->
         **library_versions(),
         "device": str(device),
         "device_name": _device_name(device),
+        # The vector instructions torch's CPU kernels use: with them the float rounding, so the same seed replays
+        # bit for bit only on CPUs with the same capability (docs/regress.md, "Determinism").
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "dtype": dtype,
         "threads": torch.get_num_threads(),
         "host": socket.gethostname(),
@@ -127,10 +130,13 @@ def code_label(record: dict[str, Any]) -> str:
 
 
 def device_label(record: dict[str, Any]) -> str:
-    """`cpu fp32`, `cuda:0 bf16 (NVIDIA H200)`."""
+    """`cpu fp32 (AMD EPYC, AVX512)`, `cuda:0 bf16 (NVIDIA H200)`; `cpu fp32` for a record from before the CPU's
+    capability was written (its processor name alone says too little to tell two machines' numerics apart)."""
     label = f"{record.get('device', '?')} {record.get('dtype', '?')}"
     if str(record.get("device", "")).startswith("cuda") and record.get("device_name"):
         label += f" ({record['device_name']})"
+    elif record.get("cpu_capability"):
+        label += f" ({record.get('device_name') or '?'}, {record['cpu_capability']})"
     return label
 
 

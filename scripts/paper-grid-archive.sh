@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keep the finished runs of the paper-size grid in the repository, compactly, so that the next session (or
-# machine) resumes the grid instead of redoing them: results, config, labels, per-image verdicts and the
-# secondary metrics a report stored per epoch (metrics.json), no images or weights (about 0.1 MB a run). Build
+# machine) resumes the grid instead of redoing them: results, config, labels, per-image verdicts, the secondary
+# metrics a report stored per epoch (metrics.json) and the code, libraries and machine of each start
+# (environment.jsonl: runs replay bit for bit only on the same CPU), no images or weights (about 0.1 MB a run). Build
 # the report on SRC first (`hero-bench report SRC ...`): the images' CLIP scores are kept only if it scored them.
 # Restore before re-running scripts/paper-grid.sh:
 #   mkdir -p runs/paper-grid && cp -rn docs/results/paper-grid/runs/. runs/paper-grid/
@@ -15,7 +16,8 @@ DST=${2:-docs/results/paper-grid/runs}
 find "$SRC" -name done.json | while read -r done; do
   run=$(dirname "$done"); rel=${run#"$SRC"/}
   mkdir -p "$DST/$rel"
-  cp "$run"/{config.json,task.json,model.json,done.json,results.csv,feedback.jsonl} "$DST/$rel/" 2>/dev/null || true
+  cp "$run"/{config.json,task.json,model.json,environment.jsonl,done.json,results.csv,feedback.jsonl} "$DST/$rel/" \
+      2>/dev/null || true
   for ev in "$run"/eval "$run"/eval_std_noise; do
     [ -d "$ev" ] || continue
     for e in "$ev"/epoch_*; do

@@ -300,6 +300,26 @@ def test_the_runs_section_names_the_code_and_warns_when_runs_come_from_different
     assert warning.startswith("the runs come from 2 versions of the code: 0.1.0 @ aaaaaaaaaaaa (") and moved in warning
 
 
+def test_the_runs_table_names_the_cpu_a_run_needs_to_replay_bit_for_bit(tmp_path):
+    """The same seed gives other numbers on a CPU with other vector instructions (docs/regress.md, "Determinism"):
+    a run's device names its processor and torch's CPU capability, and a run that moved between two such machines
+    says so; records from before the capability was written keep the plain label."""
+    from hero_bench.run_environment import append_environment
+
+    root = demo_runs(tmp_path / "runs", seeds=(0, 1), ablation=False, epochs=2)
+    folders = sorted(p.parent for p in root.glob("*/*/seed*/config.json"))
+    base = {"start": "new", "hero_bench": "0.1.0", "commit": "a" * 40, "dirty": False, "device": "cpu",
+            "dtype": "fp32", "device_name": "AMD EPYC"}  # fmt: skip
+    append_environment(folders[0], {**base, "cpu_capability": "AVX512"})
+    append_environment(folders[0], {**base, "cpu_capability": "AVX2", "device_name": "Intel Xeon",
+                                    "start": "resumed after epoch 1"})  # fmt: skip
+    append_environment(folders[1], base)
+    out = build_report([root], tmp_path / "report", "md", suite=MetricSuite())
+    devices = pd.read_csv(out.parent / "tables" / "runs.csv").set_index("run_dir")["device"]
+    assert devices[str(folders[0])] == "cpu fp32 (AMD EPYC, AVX512) -> cpu fp32 (Intel Xeon, AVX2)"
+    assert devices[str(folders[1])] == "cpu fp32"
+
+
 def test_one_seed_in_two_folders_is_refused_not_counted_twice(tmp_path):
     """Two roots that both ran a seed (under two judges, or two versions of the code): the tables averaged it in
     twice and paired differences paired rows at random. Refused, naming both folders."""

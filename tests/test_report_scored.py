@@ -18,6 +18,7 @@ from hero_bench.metrics.suite import MetricSuite
 from hero_bench.reports.build import build_report
 from hero_bench.reports.fixtures import demo_runs
 from hero_bench.reports.scored import STORE
+from hero_bench.run_environment import append_environment, environment_record
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("tables/metrics_per_run.csv", "tables/metrics_per_epoch.csv", "tables/metrics.csv")
@@ -38,6 +39,7 @@ def scored_and_archived(tmp_path, clip_folder) -> tuple[Path, Path, Path]:
     runs = demo_runs(tmp_path / "runs", seeds=(0, 1), ablation=False, epochs=2)
     for results in runs.glob("*/*/seed*/results.csv"):  # finished, as the archive script wants them
         (results.parent / "done.json").write_text(json.dumps({"epochs": 2}))
+        append_environment(results.parent, environment_record("cpu", "fp32", resumed_at_epoch=None))
     first = build_report([runs], tmp_path / "report", "md", suite=MetricSuite.from_folders(clip=clip_folder))
     archive = tmp_path / "archive"
     r = subprocess.run(["bash", str(ROOT / "scripts" / "paper-grid-archive.sh"), str(runs), str(archive)],
@@ -62,6 +64,18 @@ def test_an_archived_grid_reports_the_scores_its_images_had(scored_and_archived,
     assert "kept from an earlier build of this report" in text
     assert text.count("](samples/") == len(list((rebuilt / "samples").glob("*.png"))) > 0
     assert SHEET_COUNTS.findall(text) == SHEET_COUNTS.findall(before_text) != []
+
+
+def test_an_archived_grid_still_names_the_code_and_machine_of_each_run(scored_and_archived, tmp_path, clip_folder):
+    """A run replays bit for bit only on the machine that made it (docs/regress.md, "Determinism"), so the archive
+    keeps what each run recorded of its code and machine, and the report of the archive names them as before."""
+    _, first, archive = scored_and_archived
+    rebuilt = build_report([archive], tmp_path / "rebuilt", "md", suite=MetricSuite.from_folders(clip=clip_folder))
+    columns = ["task", "method", "seed", "code", "device"]
+    before = pd.read_csv(first / "tables" / "runs.csv")[columns]
+    after = pd.read_csv(rebuilt.parent / "tables" / "runs.csv")[columns]
+    assert not before.empty and not before["device"].str.contains("not recorded").any()
+    pd.testing.assert_frame_equal(after, before)
 
 
 def test_a_new_report_folder_of_an_archive_has_no_sample_sheets(scored_and_archived, tmp_path, clip_folder):

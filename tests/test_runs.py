@@ -276,6 +276,7 @@ def _each_start_is_recorded(whole: Path, resumed: Path) -> None:
     assert [e["start"] for e in records] == ["new", "resumed after epoch 1"]
     for e in records:
         assert (e["device"], e["dtype"], e["threads"]) == ("cpu", "fp32", torch.get_num_threads())
+        assert e["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
         assert e["torch"] == torch.__version__.split("+")[0] or e["torch"] == torch.__version__
         assert e["hero_bench"] and e["diffusers"] and e["peft"]
     repo = Path(__file__).resolve().parent.parent
