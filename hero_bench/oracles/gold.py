@@ -7,8 +7,9 @@ package (PNGs + one CSV); `hero-bench calibrate --gold DIR` scores any oracle ag
 Wilson intervals, on a dev half (where a parser may be tuned) and a held-out half (what is reported).
 
 Layout of a gold folder:
-    labels.csv            task,file,good,split[,second][,note]  (split: dev | heldout, alternating by image index;
-                          second: another labeller's independent label, blank where not re-labelled)
+    labels.csv            task,file,good,split[,second][,method][,note]  (split: dev | heldout, alternating by image
+                          index; second: another labeller's independent label, blank where not re-labelled;
+                          method: which model made the image, where a set mixes them)
     <task>/NNNN.png       the generated images (`hero-bench generate --task <task> --n 64 --seed S --out <task>`)
     tasks/<name>.yaml     task files for prompts that are not shipped tasks
     README.md             how the images were generated and labelled (commands)
@@ -35,9 +36,12 @@ GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gol
 PREVIOUS_GOLD_DIR = GOLD_DIR.parent / "gold-v2b"
 """The gold set of the previous default (its 6,000-step UNet, `assets/tiny-sd-v2b`): where the parser was last tuned."""
 FIRST_GOLD_DIR = GOLD_DIR.parent / "gold-v2-first"
+# Images of fine-tuned models (HERO's and a baseline's final LoRA), where a judge could be exploited.
+TRAINED_GOLD_DIR = GOLD_DIR.parent / "gold-trained"
 """The first gold set, from v2's first UNet; it holds a second labeller's labels of six held-out halves."""
 LABELS = "labels.csv"
 SECOND = "second"
+METHOD = "method"
 _GOOD = ("1", "true", "yes", "good")
 _BAD = ("0", "false", "no", "bad")
 SPLITS = ("dev", "heldout")
@@ -169,6 +173,41 @@ def gold_scores(judged: pd.DataFrame) -> list[GoldScore]:
             part = rows if split == "all" else rows[rows["split"] == split]
             if len(part):
                 out.append(GoldScore.of(str(name), split, part["good"].tolist(), part["judged"].tolist()))
+    return out
+
+
+@dataclass(frozen=True)
+class SuccessGap:
+    """A person's and the judge's success rate on one model's images of one task.
+
+    Why: agreement says how often the judge is right; what a comparison of methods needs is whether its errors
+    lean one way for one method. A policy trained on the judge's own feedback can learn what the judge wrongly
+    passes, which would inflate that method's success rate and no other's."""
+
+    task: str
+    method: str
+    n: int
+    person: float
+    judge: float
+    judge_only: int
+    """Images the judge passes and the person fails."""
+    person_only: int
+    """Images the person passes and the judge fails."""
+
+    @property
+    def gap(self) -> float:
+        return self.judge - self.person
+
+
+def success_gaps(judged: pd.DataFrame) -> list[SuccessGap]:
+    """One gap per task and method (the `method` column of labels.csv); [] when the set has no such column."""
+    if METHOD not in judged.columns:
+        return []
+    out = []
+    for (task, method), rows in judged.groupby(["task", METHOD], sort=True):
+        g, j = rows["good"].to_numpy(dtype=bool), rows["judged"].to_numpy(dtype=bool)
+        out.append(SuccessGap(str(task), str(method), len(g), float(g.mean()), float(j.mean()),
+                              int((j & ~g).sum()), int((g & ~j).sum())))  # fmt: skip
     return out
 
 

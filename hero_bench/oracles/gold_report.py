@@ -13,7 +13,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hero_bench.oracles.gold import SECOND, gold_scores, judge_gold, rater_agreement, scores_frame
+from hero_bench.oracles.gold import (
+    SECOND,
+    SuccessGap,
+    gold_scores,
+    judge_gold,
+    rater_agreement,
+    scores_frame,
+    success_gaps,
+)
 
 
 def _pct(x: float) -> str:
@@ -33,8 +41,10 @@ def print_gold_report(
     judged = judge_gold(ORACLES.create(oracle, seed=seed, **options), folder)
     scores = scores_frame(gold_scores(judged))
     raters = pd.DataFrame([asdict(r) for r in rater_agreement(judged)])
+    gaps = success_gaps(judged)
     if json_out:
-        records = {"scores": scores, "labellers": raters}
+        by_method = pd.DataFrame([{**asdict(g), "gap": g.gap} for g in gaps])
+        records = {"scores": scores, "labellers": raters, "by_method": by_method}
         out = {k: json.loads(v.to_json(orient="records")) if len(v) else [] for k, v in records.items()}
         print(json.dumps({"oracle": oracle, "gold": str(folder), **out}))
         return
@@ -74,6 +84,30 @@ def print_gold_report(
         )
     if len(raters):
         console.print(_labellers_table(judged, raters))
+    if gaps:
+        console.print(_gaps_table(gaps))
+
+
+def _gaps_table(gaps: list[SuccessGap]) -> Table:
+    """Each model's success rate as the person and as the judge see it: does the judge flatter one method?"""
+    table = Table(
+        title="Success rate by the person and by the judge, per method (labels.csv's method column)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("task", "method", "n", "person", "judge", "diff", "j only", "p only"):
+        table.add_column(col, justify="left" if col in ("task", "method") else "right", no_wrap=True)
+    previous = None
+    for g in gaps:
+        table.add_row("" if g.task == previous else g.task, g.method, str(g.n), f"{g.person:.3f}", f"{g.judge:.3f}",
+                      f"{g.gap:+.3f}", str(g.judge_only), str(g.person_only))  # fmt: skip
+        previous = g.task
+    table.caption = (
+        "person, judge: the success rate each gives; diff: judge - person; j only: images the judge passes and the "
+        "person fails; p only: the other way round"
+    )
+    return table
 
 
 def _labellers_table(judged: pd.DataFrame, raters: pd.DataFrame) -> Table:
