@@ -30,7 +30,15 @@ from hero_bench import regress_lora
 from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
 from hero_bench.metrics.lora_only import LORA_ONLY, with_lora_only_rows
-from hero_bench.regress_files import REFERENCE, TOLERANCES, load_reference, load_reference_configs, load_tolerances
+from hero_bench.regress_files import (
+    REFERENCE,
+    TOLERANCES,
+    load_reference,
+    load_reference_configs,
+    load_reference_machine,
+    load_tolerances,
+)
+from hero_bench.run_environment import cpu_record, machine_note
 from hero_bench.run_files import atomic_write_text
 
 CURVE_COLUMNS = ["task", "method", "seed", "epoch", "feedback_used", "success_rate", regress_lora.LORA_CHANGE]
@@ -206,6 +214,8 @@ class Comparison:
     config_changes: list[str] = field(default_factory=list)
     """Run settings that differ from those the reference was made with (e.g. a changed default): the
     likely cause of a difference; not a failure by itself."""
+    machine: str = ""
+    """Whether the reference was made on a CPU of another kind (`run_environment.machine_note`)."""
 
     @property
     def ok(self) -> bool:
@@ -218,6 +228,8 @@ class Comparison:
         lines += [f"  cannot compare: {p}" for p in self.problems]
         if self.config_changes:
             lines.append("  run settings changed since the reference: " + "; ".join(self.config_changes))
+        if self.machine:
+            lines.append(f"  machine: {self.machine}")
         for f in self.findings:
             lines.append(
                 f"  {'ok  ' if f.ok else 'FAIL'} {f.task} / {f.method}: {f.metric} "
@@ -340,6 +352,7 @@ def write_reference(curves: pd.DataFrame, settings: RegressSettings, path: Path 
         "# hero-bench regress reference: success rate by feedback used, written by `hero-bench regress --update`.\n"
         f"# settings: {json.dumps(_settings_json(settings))}\n"
         "# tolerances and how they were measured: regress_tolerances.json (docs/regress.md)\n"
+        f"# machine: {json.dumps(cpu_record())}\n"
     )
     header += "".join(f"# config {k}: {json.dumps(v, sort_keys=True)}\n" for k, v in run_configs(settings).items())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -356,9 +369,11 @@ def check(
 ) -> Comparison:
     """Run the CI-sized comparison (with a deliberate `fault`, if named) and compare it with the reference."""
     current = run_curves(settings, root=root, progress=progress, fault=fault)
-    return compare(
+    result = compare(
         current, load_reference(reference), load_tolerances(tolerances), settings, load_reference_configs(reference)
     )
+    result.machine = machine_note(load_reference_machine(reference), cpu_record(), failed=not result.ok)
+    return result
 
 
 def update(

@@ -27,5 +27,14 @@ def load_reference_configs(path: Path = REFERENCE) -> dict[str, dict]:
     return out
 
 
+def load_reference_machine(path: Path = REFERENCE) -> dict | None:
+    """The CPU the reference was made on ('# machine: {...}'), or None for a reference written before it was
+    recorded."""
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("# machine: "):
+            return json.loads(line.removeprefix("# machine: "))
+    return None
+
+
 def load_tolerances(path: Path = TOLERANCES) -> dict:
     return json.loads(Path(path).read_text())

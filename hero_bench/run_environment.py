@@ -94,6 +94,31 @@ def environment_record(device: Any, dtype: str, resumed_at_epoch: int | None) ->
     }
 
 
+def cpu_record() -> dict[str, Any]:
+    """This machine's CPU and the vector instructions torch's kernels use on it: what decides whether a seed
+    replays bit for bit (a regression reference records it beside its curves)."""
+    import torch
+
+    return {"device_name": _device_name("cpu"), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def machine_note(reference: dict[str, Any] | None, current: dict[str, Any], failed: bool) -> str:
+    """What to say about the machines behind a regression check: nothing when the reference was made on a CPU of
+    this kind; that a fresh draw is expected when it was not; on a failure, that the reference's CPU is unknown."""
+    here = f"{current.get('device_name') or '?'}, {current.get('cpu_capability') or '?'}"
+    if reference is None:
+        return f"the reference does not record the CPU it was made on; this machine: {here}" if failed else ""
+    if reference.get("cpu_capability") == current.get("cpu_capability") and reference.get(
+        "device_name"
+    ) == current.get("device_name"):
+        return ""
+    there = f"{reference.get('device_name') or '?'}, {reference.get('cpu_capability') or '?'}"
+    return (
+        f"the reference was made on {there}, this machine is {here}: seeds do not replay bit for bit across CPU "
+        "kinds, so expect a fresh draw within the tolerances (docs/regress.md, Determinism)"
+    )
+
+
 def append_environment(folder: Path, record: dict[str, Any]) -> None:
     """One line more, synced: the record of a start is kept even if the run is killed right after."""
     with open(folder / ENVIRONMENT, "a") as f:

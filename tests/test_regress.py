@@ -15,6 +15,8 @@ from hero_bench import regress
 from hero_bench.metrics.lora_only import lora_only_label
 from hero_bench.regress import RegressSettings, compare, measure_tolerances
 from hero_bench.regress_faults import FAULTS, inject
+from hero_bench.regress_files import load_reference_machine
+from hero_bench.run_environment import cpu_record, machine_note
 
 SETTINGS = RegressSettings()  # the CI-sized run
 HAND = RegressSettings(budget=64)  # the hand-made curves: 4 epochs of 16
@@ -132,6 +134,18 @@ def test_reference_round_trip(tmp_path):
     regress.write_reference(REF, HAND, path)
     assert path.read_text().startswith("# hero-bench regress reference")
     pd.testing.assert_frame_equal(regress.load_reference(path), REF.reindex(columns=regress.CURVE_COLUMNS))
+    assert load_reference_machine(path) == cpu_record() and cpu_record()["cpu_capability"]
+
+
+def test_the_check_says_when_the_reference_was_made_on_another_kind_of_cpu():
+    here = {"device_name": "AMD EPYC", "cpu_capability": "AVX512"}
+    assert machine_note(dict(here), here, failed=True) == ""  # the same kind: a difference is the code's
+    other = machine_note({"device_name": "Intel Xeon", "cpu_capability": "AVX2"}, here, failed=False)
+    assert "Intel Xeon, AVX2" in other and "AMD EPYC, AVX512" in other and "fresh draw" in other
+    assert machine_note(None, here, failed=False) == ""  # an old reference: said only when the check fails
+    assert "does not record the CPU" in machine_note(None, here, failed=True)
+    result = dataclasses.replace(compare(REF, REF, TOL, HAND), machine=other)
+    assert f"  machine: {other}" in result.report().splitlines()
 
 
 def test_changed_run_settings_are_named(tmp_path):

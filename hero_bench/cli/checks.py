@@ -107,7 +107,8 @@ def regress_cmd(
     result = regress.check(root=out, progress=not json_out, fault=fault)
     if json_out:
         findings = [{k: (None if v != v else v) for k, v in vars(f).items()} for f in result.findings]  # NaN: null
-        print(json.dumps({"ok": result.ok, "problems": result.problems, "findings": findings}))
+        out = {"ok": result.ok, "problems": result.problems, "findings": findings, "machine": result.machine}
+        print(json.dumps(out))
     else:
         console.print(result.report(), highlight=False, markup=False)
     if not result.ok:
