@@ -23,8 +23,8 @@ from hero_bench.oracles.simulated import SimulatedOracle
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
 MEASURED_TRAINED = {
-    "toy-black-cat": 0.984,
-    "toy-blue-circle": 1.0,
+    "toy-black-cat": 0.992,
+    "toy-blue-circle": 0.992,
     "toy-hand": 0.984,
     "toy-narcissus": 0.953,
     "toy-safety": 0.992,
@@ -64,11 +64,11 @@ def test_the_judge_flatters_no_method(judged):
 
 
 def test_images_from_an_archived_run_get_the_verdicts_that_run_recorded(judged):
-    """Images whose source is a path are epoch-8 evaluation images of a run archived in docs/results (black-cat,
-    blue-circle, safety's d3po-style); the judge gives each the verdict stored in that run's verdicts.json, so they
-    are the images that were scored."""
+    """Images whose source is a path are epoch-8 evaluation images of a run archived in docs/results (black-cat's
+    and blue-circle's, safety's d3po-style); the judge gives each the verdict stored in that run's verdicts.json,
+    so they are the images that were scored."""
     archived = judged[judged["source"].str.fullmatch(r"[^ ]+/eval/epoch_\d{3}/\d{4}\.png")]
-    assert len(archived) >= 192
+    assert len(archived) >= 320
     for source, verdict in zip(archived["source"], archived["judged"], strict=True):
         folder, image = (RESULTS / source).parent, (RESULTS / source).stem
         stored = json.loads((folder / "verdicts.json").read_text())["good"][int(image)]
