@@ -108,9 +108,7 @@ def machine_note(reference: dict[str, Any] | None, current: dict[str, Any], fail
     here = f"{current.get('device_name') or '?'}, {current.get('cpu_capability') or '?'}"
     if reference is None:
         return f"the reference does not record the CPU it was made on; this machine: {here}" if failed else ""
-    if reference.get("cpu_capability") == current.get("cpu_capability") and reference.get(
-        "device_name"
-    ) == current.get("device_name"):
+    if all(reference.get(k) == current.get(k) for k in ("device_name", "cpu_capability")):
         return ""
     there = f"{reference.get('device_name') or '?'}, {reference.get('cpu_capability') or '?'}"
     return (

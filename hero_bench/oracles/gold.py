@@ -36,9 +36,9 @@ GOLD_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "assets" / "gol
 PREVIOUS_GOLD_DIR = GOLD_DIR.parent / "gold-v2b"
 """The gold set of the previous default (its 6,000-step UNet, `assets/tiny-sd-v2b`): where the parser was last tuned."""
 FIRST_GOLD_DIR = GOLD_DIR.parent / "gold-v2-first"
-# Images of fine-tuned models (HERO's and a baseline's final LoRA), where a judge could be exploited.
-TRAINED_GOLD_DIR = GOLD_DIR.parent / "gold-trained"
 """The first gold set, from v2's first UNet; it holds a second labeller's labels of six held-out halves."""
+TRAINED_GOLD_DIR = GOLD_DIR.parent / "gold-trained"
+"""Fine-tuned models' images (HERO's and d3po-style's final LoRAs), where a policy could exploit the judge."""
 LABELS = "labels.csv"
 SECOND = "second"
 METHOD = "method"
