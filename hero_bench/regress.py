@@ -26,18 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hero_bench import regress_lora
+from hero_bench import regress_files, regress_lora
 from hero_bench.config import RunConfig, build_run_config
 from hero_bench.metrics.curves import area_under_curve, feedback_to_target
 from hero_bench.metrics.lora_only import LORA_ONLY, with_lora_only_rows
-from hero_bench.regress_files import (
-    REFERENCE,
-    TOLERANCES,
-    load_reference,
-    load_reference_configs,
-    load_reference_machine,
-    load_tolerances,
-)
+from hero_bench.regress_files import REFERENCE, TOLERANCES, load_reference, load_reference_configs, load_tolerances
 from hero_bench.run_environment import cpu_record, machine_note
 from hero_bench.run_files import atomic_write_text
 
@@ -372,7 +365,7 @@ def check(
     result = compare(
         current, load_reference(reference), load_tolerances(tolerances), settings, load_reference_configs(reference)
     )
-    result.machine = machine_note(load_reference_machine(reference), cpu_record(), failed=not result.ok)
+    result.machine = machine_note(regress_files.load_reference_machine(reference), cpu_record(), failed=not result.ok)
     return result
 
 
